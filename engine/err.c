@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/assert.h"
+#include "engine/ordo_assert.h"
 
 static const char *const ordo_err_names[] = {
     [-(ORDO_EMALFORMED - ORDO_EBASE)] = "malformed input",
@@ -61,7 +61,13 @@ void ordo_errmsg_wrap(struct ordo_errmsg *e, const char *fmt, ...)
     va_end(ap);
     memcpy(old, e->text, sizeof(old));
     old[sizeof(old) - 1] = '\0';
-    snprintf(e->text, sizeof(e->text), "%s: %s", prefix, old);
+    /* Keep the prefix whole and cut the old message if the two do not fit. */
+    int n = snprintf(e->text, sizeof(e->text), "%s: ", prefix);
+    if (n > 0 && (size_t)n < sizeof(e->text)) {
+        size_t room = sizeof(e->text) - (size_t)n;
+        memcpy(e->text + n, old, room - 1);
+        e->text[sizeof(e->text) - 1] = '\0';
+    }
 }
 
 void ordo_assert_fail(const char *expr, const char *file, int line)

@@ -1,7 +1,7 @@
 /* Two assertion levels (STYLE.md section 3). Never assert on outside input:
  * packets, disk bytes, config and requests are validated and counted instead. */
-#ifndef ORDO_ENGINE_ASSERT_H
-#define ORDO_ENGINE_ASSERT_H
+#ifndef ORDO_ENGINE_ORDO_ASSERT_H
+#define ORDO_ENGINE_ORDO_ASSERT_H
 
 #include "engine/api.h"
 
