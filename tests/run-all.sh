@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds Ordo twice (release with
+# jemalloc, and ASan+UBSan), runs every test suite, and ends with one line of totals
+# "N passed, N failed, N skipped". Exits non-zero on any failure.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+./.ci/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc)
+build=${ORDO_BUILD:-build}
+asan=${ORDO_BUILD_ASAN:-build-asan}
+fuzz=${ORDO_BUILD_FUZZ:-build-fuzz}
+logdir=$(mktemp -d /tmp/ordo-tests.XXXXXX)
+failed_setup=0
+
+configure() { # dir, args...
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson configure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}
+
+step() { # name, command...
+    local name=$1
+    shift
+    echo "== $name"
+    if ! "$@" >"$logdir/$name.log" 2>&1; then
+        echo "ordo: $name failed; last lines of $logdir/$name.log:"
+        tail -n 40 "$logdir/$name.log"
+        failed_setup=$((failed_setup + 1))
+        return 1
+    fi
+}
+
+# The fuzz and sim suites take their time budgets from these (seconds).
+export ORDO_FUZZ_SECONDS=${ORDO_FUZZ_SECONDS:-60}
+
+step build-release configure "$build" --buildtype=release -Dwerror=true &&
+    step ninja-release ninja -C "$build" -j "$jobs"
+step build-asan configure "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+    -Ddebug_checks=true &&
+    step ninja-asan ninja -C "$asan" -j "$jobs"
+step build-fuzz env CC=clang meson setup --wipe "$fuzz" -Dfuzz=true \
+    -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled &&
+    step ninja-fuzz ninja -C "$fuzz" -j "$jobs"
+
+run_suites() { # dir, label, suites...
+    local dir=$1 label=$2
+    shift 2
+    local args=()
+    for s in "$@"; do args+=(--suite "$s"); done
+    echo "== tests: $label (${*})"
+    meson test -C "$dir" --no-rebuild --print-errorlogs "${args[@]}" \
+        --num-processes 1 2>&1 | tee "$logdir/test-$label.log" | grep -E '^ *[0-9]+/[0-9]+ ' || true
+}
+
+# Release build: everything. ASan: unit, sim and the fuzz corpora. Fuzz build: the
+# bounded libFuzzer runs only.
+[ -f "$build/build.ninja" ] && run_suites "$build" release unit sim fuzz integration
+[ -f "$asan/build.ninja" ] && run_suites "$asan" asan unit sim fuzz
+[ -f "$fuzz/build.ninja" ] && run_suites "$fuzz" fuzz fuzzrun
+
+# Totals from meson's JSON test logs (one object per test and line).
+python3 - "$failed_setup" "$build" "$asan" "$fuzz" <<'PY'
+import json, os, sys
+failed_setup = int(sys.argv[1])
+p = f = s = 0
+for d in sys.argv[2:]:
+    path = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        try:
+            r = json.loads(line)["result"]
+        except (ValueError, KeyError):
+            continue
+        if r == "OK" or r == "EXPECTEDFAIL":
+            p += 1
+        elif r == "SKIP":
+            s += 1
+        else:
+            f += 1
+f += failed_setup
+print(f"{p} passed, {f} failed, {s} skipped")
+sys.exit(1 if f or p == 0 else 0)
+PY
