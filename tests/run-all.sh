@@ -39,33 +39,51 @@ step() { # name, command...
 # The fuzz and sim suites take their time budgets from these (seconds).
 export ORDO_FUZZ_SECONDS=${ORDO_FUZZ_SECONDS:-60}
 
-step build-release configure "$build" --buildtype=release -Dwerror=true &&
-    step ninja-release ninja -C "$build" -j "$jobs"
-step build-asan configure "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
+ran=()
+if step build-release configure "$build" --buildtype=release -Dwerror=true &&
+    step ninja-release ninja -C "$build" -j "$jobs"; then
+    ran+=("$build")
+fi
+if step build-asan configure "$asan" -Db_sanitize=address,undefined -Db_lundef=false \
     -Ddebug_checks=true &&
-    step ninja-asan ninja -C "$asan" -j "$jobs"
-step build-fuzz env CC=clang meson setup --wipe "$fuzz" -Dfuzz=true \
-    -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled &&
-    step ninja-fuzz ninja -C "$fuzz" -j "$jobs"
+    step ninja-asan ninja -C "$asan" -j "$jobs"; then
+    ran+=("$asan")
+fi
+if step build-fuzz env CC=clang meson setup --wipe "$fuzz" -Dfuzz=true -Dtests=disabled \
+    -Db_sanitize=address,undefined -Db_lundef=false &&
+    step ninja-fuzz ninja -C "$fuzz" -j "$jobs"; then
+    ran+=("$fuzz")
+fi
 
 run_suites() { # dir, label, suites...
     local dir=$1 label=$2
     shift 2
     local args=()
     for s in "$@"; do args+=(--suite "$s"); done
-    echo "== tests: $label (${*})"
+    echo "== tests: $label ($*)"
+    rm -f "$dir/meson-logs/testlog.json"
     meson test -C "$dir" --no-rebuild --print-errorlogs "${args[@]}" \
-        --num-processes 1 2>&1 | tee "$logdir/test-$label.log" | grep -E '^ *[0-9]+/[0-9]+ ' || true
+        --num-processes 1 >"$logdir/test-$label.log" 2>&1
+    grep -E '^ *[0-9]+/[0-9]+ ' "$logdir/test-$label.log"
+    if grep -qE '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$logdir/test-$label.log"; then
+        echo "ordo: failures in $label; full log: $logdir/test-$label.log"
+        sed -n '/Summary of Failures/,$p;/stdout:/,/^-------/p' "$logdir/test-$label.log" |
+            tail -n 200
+    fi
 }
 
-# Release build: everything. ASan: unit, sim and the fuzz corpora. Fuzz build: the
-# bounded libFuzzer runs only.
-[ -f "$build/build.ninja" ] && run_suites "$build" release unit sim fuzz integration
-[ -f "$asan/build.ninja" ] && run_suites "$asan" asan unit sim fuzz
-[ -f "$fuzz/build.ninja" ] && run_suites "$fuzz" fuzz fuzzrun
+# Release build: every suite. ASan+UBSan: unit, sim and the fuzz corpora. The clang
+# fuzz build: the bounded libFuzzer runs (suite fuzzrun).
+for d in "${ran[@]}"; do
+    case "$d" in
+    "$build") run_suites "$d" release unit sim fuzz integration ;;
+    "$asan") run_suites "$d" asan unit sim fuzz ;;
+    "$fuzz") run_suites "$d" fuzz fuzzrun ;;
+    esac
+done
 
 # Totals from meson's JSON test logs (one object per test and line).
-python3 - "$failed_setup" "$build" "$asan" "$fuzz" <<'PY'
+python3 - "$failed_setup" "${ran[@]}" <<'PY'
 import json, os, sys
 failed_setup = int(sys.argv[1])
 p = f = s = 0
