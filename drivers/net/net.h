@@ -1,0 +1,95 @@
+/* DPDK start-up and one Ethernet port for any PMD (PCI NIC, net_af_xdp, net_af_packet,
+ * net_null, net_ring): EAL init, mbuf pool, queue bring-up with RSS and checksum offloads
+ * where offered, burst RX/TX. Knows nothing about Ordo messages. */
+#ifndef ORDO_DRIVERS_NET_NET_H
+#define ORDO_DRIVERS_NET_NET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "drivers/net/net_stats.h"
+#include "engine/api.h"
+#include "engine/err.h"
+
+#define NET_EAL_ARGS_MAX 64 /* words in an EAL argument string */
+#define NET_QUEUES_MAX 16   /* RX or TX queues on one port */
+#define NET_PORT_ANY UINT16_MAX
+
+/* What a port should look like; filled by the caller from the replica's config. */
+struct net_conf {
+    uint16_t port_id;   /* NET_PORT_ANY: the first port the EAL args created */
+    uint16_t rx_queues; /* wanted; clamped to what the PMD offers */
+    uint16_t tx_queues;
+    uint16_t rx_desc; /* 0: PMD default */
+    uint16_t tx_desc;
+    uint32_t mbufs;          /* pool size; must cover rx_desc * rx_queues + rings in flight */
+    uint32_t mbuf_cache;     /* per-lcore pool cache (0 allowed) */
+    uint16_t mbuf_priv_size; /* private area per mbuf, for the runtime's metadata */
+    uint16_t frame_len_max;  /* largest frame sent or received (Ethernet header included) */
+    uint32_t link_wait_ms;   /* how long to wait for link up (0: do not wait) */
+    bool mac_set;            /* use mac instead of the port's own address */
+    struct rte_ether_addr mac;
+};
+
+/* A started port. Owned by the caller; the data path reads it without locks. */
+struct net_port {
+    uint16_t port_id;
+    uint16_t rx_queues;
+    uint16_t tx_queues;
+    bool rss;        /* RSS on IPv4/UDP spreads flows over rx_queues */
+    bool rx_csum_hw; /* the PMD checks IPv4/UDP checksums (mbuf ol_flags) */
+    bool tx_csum_hw; /* the PMD fills IPv4/UDP checksums (mbuf ol_flags) */
+    bool started;
+    struct rte_ether_addr mac; /* our address on this port */
+    struct rte_mempool *pool;
+    char driver[32];
+    char name[RTE_ETH_NAME_MAX_LEN];
+};
+
+/* Starts the EAL from a whitespace-separated argument string (no quoting), e.g.
+ * "-l 0-1 --no-pci --no-huge -m 256 --file-prefix ordo1 --vdev net_af_xdp0,iface=v1".
+ * prog becomes argv[0]. Call once per process, before any other DPDK call.
+ * Returns 0, -E2BIG (too many words), or the negative rte_errno of rte_eal_init;
+ * e names the cause. */
+ORDO_API int net_eal_init(const char *prog, const char *args, struct ordo_errmsg *e);
+
+/* Creates the mbuf pool, configures and starts the port, waits for link (bounded).
+ * On error nothing stays allocated or started and e names port, step and cause.
+ * Returns 0, -ENODEV (no such port), -EINVAL (bad conf) or the PMD's negative errno. */
+ORDO_API int net_port_open(struct net_port *p, const struct net_conf *c, struct ordo_errmsg *e);
+
+/* Stops and closes the port and frees the pool. Idempotent. Only after every stage stopped. */
+ORDO_API void net_port_close(struct net_port *p);
+
+/* Receives up to n frames from queue q; counts rx_packets/rx_bytes. Data path, one lcore per
+ * queue. Ownership of the returned mbufs passes to the caller. */
+static inline uint16_t net_rx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
+{
+    uint16_t got = rte_eth_rx_burst(p->port_id, q, m, n);
+    if (got != 0) {
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < got; i++) {
+            bytes += m[i]->pkt_len;
+        }
+        net_stats_add(NET_CTR_RX_PACKETS, got);
+        net_stats_add(NET_CTR_RX_BYTES, bytes);
+    }
+    return got;
+}
+
+/* Sends n frames on queue q; frees (and counts as tx_drops) whatever the queue refused, so
+ * ownership of all n mbufs passes to the port. Returns the number sent. Data path, one lcore
+ * per queue. */
+ORDO_API uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n);
+
+/* Sets the mbuf fields the PMD needs to fill IPv4 and UDP checksums, when p->tx_csum_hw.
+ * The frame must be Ethernet/IPv4 (no options)/UDP with the IPv4 checksum zeroed and the UDP
+ * checksum set to the pseudo-header sum (rte_ipv4_phdr_cksum). */
+ORDO_API void net_tx_csum_offload(struct rte_mbuf *m);
+
+#endif
