@@ -136,8 +136,9 @@ ORDO_API int frame_icmp_echo_reply(const uint8_t *req, size_t req_len,
                                    const struct frame_info *req_info, uint8_t *out, size_t cap,
                                    unsigned flags);
 
-/* Internet checksum (RFC 1071) of len bytes: the complemented one's-complement sum, in
- * the byte order of the data (store it with memcpy, no swap). */
+/* Internet checksum (RFC 1071) of len bytes: the complemented one's-complement sum of
+ * the big-endian 16-bit words, as a host-order number (store it big-endian). A buffer
+ * whose checksum field is correct sums to 0 here. */
 ORDO_API uint16_t frame_inet_csum(const uint8_t *data, size_t len);
 
 /* Pktgen-DPDK latency probe: 72-byte frames to UDP port FRAME_PROBE_PORT carrying, at UDP

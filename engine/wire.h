@@ -40,7 +40,8 @@ ORDO_API size_t wire_encoded_len(const struct msg *m);
  * values in m->hdr are ignored); type, cluster_id, sender and flags come from m->hdr.
  * With key != NULL the MSG_HDR_MAC flag is set and the MAC is computed over the message;
  * with key == NULL the flag is cleared and the MAC field is zero. Pointers in m (args,
- * entries, chunk) are only read during the call.
+ * entries, chunk) are only read during the call. AppendEntries: entries[i].index must be
+ * prev_log_index + 1 + i (the index is implied on the wire, not sent).
  * Returns bytes written (> 0), or:
  *   -EINVAL        a peer message without key, flags with unknown bits, sender 0 on a
  *                  peer message, or a field value decode would reject (same rules);
@@ -66,7 +67,8 @@ ORDO_API int wire_encode(const struct msg *m, const struct wire_key *key, uint8_
  *                    garbage) or after the last variable part, an enum or boolean field
  *                    out of range, a zero or duplicate server id, index overflow,
  *                    snapshot chunk beyond total_len;
- *   ORDO_ENOSPACE    more entries than entries_cap (the message itself is valid). */
+ *   ORDO_ENOSPACE    more entries than entries_cap (header and entry count were valid;
+ *                    pass MSG_ENTRIES_MAX entries to never see it). */
 ORDO_API int wire_decode(const uint8_t *buf, size_t len, struct msg *out, struct msg_entry *entries,
                          uint32_t entries_cap);
 
