@@ -1,0 +1,637 @@
+/* ordo-cli load: N key-value requests with K outstanding over one kernel UDP socket; every
+ * reply is checked (with --verify: a GET returns the last value PUT to its key) and one
+ * summary line of key=value pairs is printed for scripts. Each outstanding slot is its own
+ * client (one request in flight per session), and owns its keys, so replies are exact. */
+#include "apps/ordo-cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "engine/err.h"
+#include "engine/mem.h"
+#include "engine/sm_kv.h"
+
+#define LOAD_BATCH 64
+#define LOAD_SLOTS_MAX 4096
+#define LOAD_VERSION_UNKNOWN UINT64_MAX /* a failed PUT may or may not have applied */
+#define LOAD_ERRORS_SHOWN 5
+
+struct load_opts {
+    uint64_t requests;
+    uint32_t outstanding;
+    uint32_t value_size;
+    uint32_t keys;
+    double read_ratio;
+    int verify;
+    uint64_t seed;
+};
+
+struct load_slot {
+    uint64_t client_id;
+    uint64_t request_no;
+    uint64_t first_ns;
+    uint64_t deadline_ns;
+    uint64_t version; /* PUT: the version written; GET: the version expected */
+    uint32_t tries;
+    uint32_t key;
+    uint32_t len;
+    uint8_t op;
+    uint8_t busy;
+};
+
+struct load_stats {
+    uint64_t ok;
+    uint64_t errors;
+    uint64_t verify_failures;
+    uint64_t timeouts;
+    uint64_t retries;
+    uint64_t redirects;
+    uint64_t stale;   /* replies to an attempt already answered (a retry crossed it) */
+    uint64_t ignored; /* datagrams that failed decoding, cluster or MAC checks */
+};
+
+struct load {
+    const struct cli_opts *o;
+    struct load_opts lo;
+    struct cli_conn conn;
+    struct load_slot *slots;
+    uint8_t *reqs; /* slot i's encoded request at i * CLI_MSG_CAP */
+    uint32_t *free_slots;
+    uint32_t n_free;
+    uint64_t *key_version; /* verify: last version acknowledged per key, 0 = absent */
+    uint64_t *lat_ns;
+    uint64_t issued;
+    uint64_t done;
+    uint64_t put_version;
+    uint64_t client_base;
+    uint64_t nonce;
+    uint64_t rng;
+    uint64_t next_deadline_ns;
+    struct load_stats st;
+    uint8_t value[SM_KV_VALUE_MAX];
+    uint8_t args[SM_KV_ARGS_MAX];
+    uint8_t rx[LOAD_BATCH][CLI_MSG_CAP];
+};
+
+static uint64_t load_rand(struct load *l)
+{
+    /* xorshift64*: reproducible from --seed, good enough to pick ops and keys. */
+    l->rng ^= l->rng >> 12;
+    l->rng ^= l->rng << 25;
+    l->rng ^= l->rng >> 27;
+    return l->rng * 0x2545f4914f6cdd1dull;
+}
+
+static size_t load_key(const struct load *l, uint32_t key, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "ld%016llx-%08u", (unsigned long long)l->nonce, key);
+    return (size_t)n;
+}
+
+/* The value of version v of a key: reproducible, so a GET can be checked without storing
+ * every value. */
+static void load_value(uint32_t key, uint64_t version, uint8_t *out, uint32_t len)
+{
+    uint64_t x = ((uint64_t)key << 40) ^ version ^ 0x9e3779b97f4a7c15ull;
+
+    for (uint32_t i = 0; i < len; i++) {
+        if ((i & 7u) == 0) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        out[i] = (uint8_t)(x >> ((i & 7u) * 8u));
+    }
+}
+
+/* Verify mode partitions keys between slots (slot s owns keys s, s + K, ...): no two
+ * requests on one key are ever in flight, so the expected value is exact. */
+static uint32_t load_pick_key(struct load *l, uint32_t slot)
+{
+    uint32_t k = l->lo.outstanding;
+
+    if (!l->lo.verify) {
+        return (uint32_t)(load_rand(l) % l->lo.keys);
+    }
+    uint32_t owned = (l->lo.keys - slot + k - 1) / k;
+    return slot + k * (uint32_t)(load_rand(l) % owned);
+}
+
+/* Chooses the next operation for a free slot and encodes it into the slot's buffer. */
+static int load_prepare(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+    char key[48];
+    int args_len;
+
+    s->key = load_pick_key(l, i);
+    size_t key_len = load_key(l, s->key, key, sizeof(key));
+    double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
+    if (r < l->lo.read_ratio) {
+        s->op = SM_KV_OP_GET;
+        s->version = l->lo.verify ? l->key_version[s->key] : 0;
+        args_len = sm_kv_encode_get(l->args, sizeof(l->args), key, key_len);
+    } else {
+        s->op = SM_KV_OP_PUT;
+        s->version = ++l->put_version;
+        load_value(s->key, s->version, l->value, l->lo.value_size);
+        args_len =
+            sm_kv_encode_put(l->args, sizeof(l->args), key, key_len, l->value, l->lo.value_size);
+    }
+    if (args_len < 0) {
+        return args_len;
+    }
+    s->request_no++;
+    int len =
+        cli_encode_request(l->o, s->client_id, s->request_no, s->op, l->args, (uint32_t)args_len,
+                           l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
+    if (len < 0) {
+        return len;
+    }
+    s->len = (uint32_t)len;
+    return 0;
+}
+
+static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
+{
+    s->deadline_ns = now + (uint64_t)l->o->timeout_ms * 1000000ull;
+    if (s->deadline_ns < l->next_deadline_ns) {
+        l->next_deadline_ns = s->deadline_ns;
+    }
+}
+
+/* Fills every free slot with a new request (until N are issued) and sends them in one
+ * sendmmsg. Returns 0 or a negative error from encoding. */
+static int load_issue(struct load *l)
+{
+    struct mmsghdr msgs[LOAD_BATCH];
+    struct iovec iov[LOAD_BATCH];
+    unsigned int n = 0;
+    uint64_t now = cli_now_ns();
+
+    while (n < LOAD_BATCH && l->n_free > 0 && l->issued < l->lo.requests) {
+        uint32_t i = l->free_slots[--l->n_free];
+        struct load_slot *s = &l->slots[i];
+        int rc = load_prepare(l, i);
+        if (rc != 0) {
+            return rc;
+        }
+        s->busy = 1;
+        s->tries = 1;
+        s->first_ns = now;
+        load_arm(l, s, now);
+        l->issued++;
+        iov[n].iov_base = l->reqs + (size_t)i * CLI_MSG_CAP;
+        iov[n].iov_len = s->len;
+        memset(&msgs[n], 0, sizeof(msgs[n]));
+        msgs[n].msg_hdr.msg_iov = &iov[n];
+        msgs[n].msg_hdr.msg_iovlen = 1;
+        n++;
+    }
+    /* A datagram the kernel refuses (full buffer, ICMP error) is retried on timeout. */
+    unsigned int sent = 0;
+    while (sent < n) {
+        int rc = sendmmsg(l->conn.fd, msgs + sent, n - sent, 0);
+        if (rc <= 0) {
+            break;
+        }
+        sent += (unsigned int)rc;
+    }
+    return 0;
+}
+
+static void load_send_one(struct load *l, uint32_t i)
+{
+    (void)send(l->conn.fd, l->reqs + (size_t)i * CLI_MSG_CAP, l->slots[i].len, 0);
+}
+
+static void load_finish(struct load *l, uint32_t i, int ok)
+{
+    struct load_slot *s = &l->slots[i];
+
+    if (ok) {
+        l->st.ok++;
+        l->lat_ns[l->done] = cli_now_ns() - s->first_ns;
+    } else {
+        l->lat_ns[l->done] = UINT64_MAX; /* sorted last, excluded from percentiles */
+    }
+    l->done++;
+    s->busy = 0;
+    l->free_slots[l->n_free++] = i;
+}
+
+static void load_report_error(struct load *l, const struct load_slot *s, const char *what)
+{
+    uint64_t shown = l->st.errors + l->st.verify_failures;
+
+    if (shown <= LOAD_ERRORS_SHOWN) {
+        fprintf(stderr, "ordo-cli load: %s (op %u, key %u, client %llu, request %llu)\n", what,
+                (unsigned)s->op, s->key, (unsigned long long)s->client_id,
+                (unsigned long long)s->request_no);
+    }
+}
+
+/* Checks a GET reply against the key's last acknowledged PUT. Returns 1 if it matches. */
+static int load_check_get(struct load *l, const struct load_slot *s,
+                          const struct msg_client_reply *r)
+{
+    if (s->version == LOAD_VERSION_UNKNOWN) {
+        return r->status == MSG_STATUS_OK || r->status == MSG_STATUS_NOT_FOUND;
+    }
+    if (s->version == 0) {
+        return r->status == MSG_STATUS_NOT_FOUND;
+    }
+    if (r->status != MSG_STATUS_OK || r->result_len != l->lo.value_size) {
+        return 0;
+    }
+    load_value(s->key, s->version, l->value, l->lo.value_size);
+    return memcmp(r->result, l->value, l->lo.value_size) == 0;
+}
+
+static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r)
+{
+    struct load_slot *s = &l->slots[i];
+
+    if (l->o->echo) {
+        load_finish(l, i, 1);
+        return;
+    }
+    if (r->status == MSG_STATUS_BUSY) {
+        return; /* backpressure: the timeout retries it */
+    }
+    if (s->op == SM_KV_OP_PUT) {
+        if (r->status != MSG_STATUS_OK) {
+            l->st.errors++;
+            load_report_error(l, s, cli_status_str(r->status));
+            if (l->lo.verify) {
+                l->key_version[s->key] = LOAD_VERSION_UNKNOWN;
+            }
+            load_finish(l, i, 0);
+            return;
+        }
+        if (l->lo.verify) {
+            l->key_version[s->key] = s->version;
+        }
+        load_finish(l, i, 1);
+        return;
+    }
+    int good = l->lo.verify ? load_check_get(l, s, r)
+                            : (r->status == MSG_STATUS_OK || r->status == MSG_STATUS_NOT_FOUND);
+    if (!good) {
+        l->st.verify_failures++;
+        load_report_error(l, s, "GET reply does not match the last PUT");
+    }
+    load_finish(l, i, good);
+}
+
+static void load_on_redirect(struct load *l, uint32_t i, const struct msg_redirect *r)
+{
+    struct sockaddr_in leader;
+
+    if (cli_redirect_target(r, &leader) != 0) {
+        return; /* no leader known yet: the timeout retries */
+    }
+    l->st.redirects++;
+    if (cli_conn_retarget(&l->conn, &leader) == 0) {
+        load_send_one(l, i);
+    }
+}
+
+/* Routes one datagram to its slot. Slot i is client client_base + i. */
+static void load_on_datagram(struct load *l, const uint8_t *buf, size_t len)
+{
+    struct msg m;
+
+    if (cli_decode_reply(l->o, buf, len, &m) != 0) {
+        l->st.ignored++;
+        return;
+    }
+    /* Requests (echo mode), replies and redirects all start with client id, request no. */
+    uint64_t client = m.hdr.type == MSG_REDIRECT ? m.u.redirect.client_id : m.u.reply.client_id;
+    uint64_t req_no = m.hdr.type == MSG_REDIRECT ? m.u.redirect.request_no : m.u.reply.request_no;
+    if (m.hdr.type == MSG_CLIENT_REQUEST) {
+        client = m.u.request.client_id;
+        req_no = m.u.request.request_no;
+    }
+    uint64_t i = client - l->client_base;
+    if (i >= l->lo.outstanding || !l->slots[i].busy || l->slots[i].request_no != req_no) {
+        l->st.stale++;
+        return;
+    }
+    if (m.hdr.type == MSG_REDIRECT) {
+        load_on_redirect(l, (uint32_t)i, &m.u.redirect);
+    } else {
+        load_on_reply(l, (uint32_t)i, &m.u.reply);
+    }
+}
+
+/* Receives what is queued (one recvmmsg); waits in poll up to wait_ms if nothing is.
+ * Returns datagrams received. */
+static int load_receive(struct load *l, int wait_ms)
+{
+    struct mmsghdr msgs[LOAD_BATCH];
+    struct iovec iov[LOAD_BATCH];
+
+    for (int i = 0; i < LOAD_BATCH; i++) {
+        iov[i].iov_base = l->rx[i];
+        iov[i].iov_len = CLI_MSG_CAP;
+        memset(&msgs[i], 0, sizeof(msgs[i]));
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(l->conn.fd, msgs, LOAD_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0) {
+        struct pollfd pfd = {.fd = l->conn.fd, .events = POLLIN};
+        (void)poll(&pfd, 1, wait_ms);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        load_on_datagram(l, l->rx[i], msgs[i].msg_len);
+    }
+    return n;
+}
+
+/* Resends every request whose attempt timed out (same request number), or gives it up
+ * after --retries. */
+static void load_expire(struct load *l, uint64_t now)
+{
+    l->next_deadline_ns = UINT64_MAX;
+    for (uint32_t i = 0; i < l->lo.outstanding; i++) {
+        struct load_slot *s = &l->slots[i];
+        if (!s->busy) {
+            continue;
+        }
+        if (s->deadline_ns > now) {
+            l->next_deadline_ns =
+                s->deadline_ns < l->next_deadline_ns ? s->deadline_ns : l->next_deadline_ns;
+            continue;
+        }
+        if (s->tries > l->o->retries) {
+            l->st.timeouts++;
+            l->st.errors++;
+            load_report_error(l, s, "no reply after every retry");
+            if (l->lo.verify && s->op == SM_KV_OP_PUT) {
+                l->key_version[s->key] = LOAD_VERSION_UNKNOWN;
+            }
+            load_finish(l, i, 0);
+            continue;
+        }
+        s->tries++;
+        l->st.retries++;
+        load_send_one(l, i);
+        load_arm(l, s, now);
+    }
+}
+
+static int load_run(struct load *l)
+{
+    while (l->done < l->lo.requests) {
+        int rc = load_issue(l);
+        if (rc != 0) {
+            fprintf(stderr, "ordo-cli load: cannot encode a request: %s\n", ordo_strerror(rc));
+            return CLI_EXIT_LOCAL;
+        }
+        uint64_t now = cli_now_ns();
+        int wait_ms = 0;
+        if (l->next_deadline_ns > now) {
+            uint64_t left_ms = (l->next_deadline_ns - now + 999999) / 1000000;
+            wait_ms = left_ms > 100 ? 100 : (int)left_ms;
+        }
+        load_receive(l, wait_ms);
+        now = cli_now_ns();
+        if (now >= l->next_deadline_ns) {
+            load_expire(l, now);
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+static int load_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double load_pct_us(const uint64_t *sorted, uint64_t n, double pct)
+{
+    if (n == 0) {
+        return 0.0;
+    }
+    uint64_t idx = (uint64_t)(pct / 100.0 * (double)(n - 1) + 0.5);
+    return (double)sorted[idx] / 1000.0;
+}
+
+static void load_summary(struct load *l, double elapsed_s)
+{
+    uint64_t n_ok = l->st.ok;
+    double sum = 0.0;
+
+    qsort(l->lat_ns, l->done, sizeof(l->lat_ns[0]), load_cmp_u64);
+    for (uint64_t i = 0; i < n_ok; i++) {
+        sum += (double)l->lat_ns[i];
+    }
+    printf("mode=%s requests=%llu ok=%llu errors=%llu verify_failures=%llu timeouts=%llu "
+           "retries=%llu redirects=%llu stale=%llu ignored=%llu elapsed_s=%.3f rps=%.0f "
+           "p50_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f outstanding=%u value_size=%u "
+           "keys=%u read_ratio=%.2f verify=%d\n",
+           l->o->echo ? "echo" : "ordo", (unsigned long long)l->lo.requests,
+           (unsigned long long)n_ok, (unsigned long long)l->st.errors,
+           (unsigned long long)l->st.verify_failures, (unsigned long long)l->st.timeouts,
+           (unsigned long long)l->st.retries, (unsigned long long)l->st.redirects,
+           (unsigned long long)l->st.stale, (unsigned long long)l->st.ignored, elapsed_s,
+           elapsed_s > 0 ? (double)n_ok / elapsed_s : 0.0, load_pct_us(l->lat_ns, n_ok, 50.0),
+           load_pct_us(l->lat_ns, n_ok, 99.0), n_ok ? (double)l->lat_ns[n_ok - 1] / 1000.0 : 0.0,
+           n_ok ? sum / (double)n_ok / 1000.0 : 0.0, l->lo.outstanding, l->lo.value_size,
+           l->lo.keys, l->lo.read_ratio, l->lo.verify);
+    fflush(stdout);
+}
+
+static const struct option load_long_opts[] = {
+    {"requests", required_argument, NULL, 'n'},   {"outstanding", required_argument, NULL, 'k'},
+    {"value-size", required_argument, NULL, 'b'}, {"keys", required_argument, NULL, 'm'},
+    {"read-ratio", required_argument, NULL, 'r'}, {"verify", no_argument, NULL, 'v'},
+    {"seed", required_argument, NULL, 's'},       {NULL, 0, NULL, 0},
+};
+
+static int load_parse_num(const char *name, const char *arg, uint64_t max, uint64_t *out)
+{
+    char *end = NULL;
+
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' || v > max) {
+        fprintf(stderr, "ordo-cli load: --%s wants an integer 0..%llu, got '%s'\n", name,
+                (unsigned long long)max, arg);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int load_parse_one(struct load_opts *lo, int id, const char *arg)
+{
+    uint64_t v = 0;
+    int rc = 0;
+    char *end = NULL;
+
+    switch (id) {
+    case 'n':
+        rc = load_parse_num("requests", arg, 100000000ull, &lo->requests);
+        break;
+    case 'k':
+        rc = load_parse_num("outstanding", arg, LOAD_SLOTS_MAX, &v);
+        lo->outstanding = (uint32_t)v;
+        break;
+    case 'b':
+        rc = load_parse_num("value-size", arg, SM_KV_VALUE_MAX, &v);
+        lo->value_size = (uint32_t)v;
+        break;
+    case 'm':
+        rc = load_parse_num("keys", arg, 10000000ull, &v);
+        lo->keys = (uint32_t)v;
+        break;
+    case 'r':
+        lo->read_ratio = strtod(arg, &end);
+        if (end == arg || *end != '\0' || !(lo->read_ratio >= 0.0 && lo->read_ratio <= 1.0)) {
+            fprintf(stderr, "ordo-cli load: --read-ratio wants 0..1, got '%s'\n", arg);
+            rc = -EINVAL;
+        }
+        break;
+    case 'v':
+        lo->verify = 1;
+        break;
+    case 's':
+        rc = load_parse_num("seed", arg, UINT64_MAX, &lo->seed);
+        break;
+    default:
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+static int load_parse(struct load_opts *lo, int argc, char **argv)
+{
+    int id;
+
+    memset(lo, 0, sizeof(*lo));
+    lo->outstanding = 1;
+    lo->value_size = 16;
+    lo->keys = 1000;
+    lo->requests = 1000;
+    lo->read_ratio = 0.5;
+    lo->seed = 1;
+    optind = 0; /* glibc: restart scanning on the load arguments */
+    while ((id = getopt_long(argc, argv, "+", load_long_opts, NULL)) != -1) {
+        if (id == '?' || load_parse_one(lo, id, optarg) != 0) {
+            return -EINVAL;
+        }
+    }
+    if (optind != argc || lo->requests == 0 || lo->outstanding == 0 || lo->keys == 0) {
+        fprintf(stderr, "ordo-cli load: --requests, --outstanding and --keys must be >= 1 "
+                        "and no extra arguments may follow\n");
+        return -EINVAL;
+    }
+    if (lo->verify && lo->outstanding > lo->keys) {
+        /* Verification gives each slot its own keys: no more slots than keys. */
+        fprintf(stderr, "ordo-cli load: --verify: outstanding lowered from %u to %u (keys)\n",
+                lo->outstanding, lo->keys);
+        lo->outstanding = lo->keys;
+    }
+    return 0;
+}
+
+static void load_free(struct load *l)
+{
+    cli_conn_close(&l->conn);
+    mem_free(l->slots);
+    mem_free(l->reqs);
+    mem_free(l->free_slots);
+    mem_free(l->key_version);
+    mem_free(l->lat_ns);
+    mem_free(l);
+}
+
+static struct load *load_new(const struct cli_opts *o, const struct load_opts *lo)
+{
+    struct load *l = mem_calloc(1, sizeof(*l));
+
+    if (l == NULL) {
+        return NULL;
+    }
+    l->o = o;
+    l->lo = *lo;
+    l->conn.fd = -1;
+    l->slots = mem_calloc(lo->outstanding, sizeof(*l->slots));
+    l->reqs = mem_calloc(lo->outstanding, CLI_MSG_CAP);
+    l->free_slots = mem_calloc(lo->outstanding, sizeof(*l->free_slots));
+    l->key_version = mem_calloc(lo->keys, sizeof(*l->key_version));
+    l->lat_ns = mem_calloc(lo->requests, sizeof(*l->lat_ns));
+    if (l->slots == NULL || l->reqs == NULL || l->free_slots == NULL || l->key_version == NULL ||
+        l->lat_ns == NULL) {
+        load_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void load_init_slots(struct load *l)
+{
+    uint64_t first_no = l->o->request_no;
+
+    if (first_no == 0) {
+        first_no = l->o->client_id_set ? cli_now_realtime_us() : 1;
+    }
+    l->client_base = l->o->client_id_set ? l->o->client_id : cli_random_u64() >> 1;
+    l->nonce = cli_random_u64();
+    l->rng = l->lo.seed * 0x9e3779b97f4a7c15ull + 1;
+    l->next_deadline_ns = UINT64_MAX;
+    for (uint32_t i = 0; i < l->lo.outstanding; i++) {
+        l->slots[i].client_id = l->client_base + i;
+        l->slots[i].request_no = first_no - 1; /* load_prepare increments before use */
+        /* Pop order: slot 0 first. */
+        l->free_slots[i] = l->lo.outstanding - 1 - i;
+    }
+    l->n_free = l->lo.outstanding;
+}
+
+int cli_load_main(const struct cli_opts *o, int argc, char **argv)
+{
+    struct load_opts lo;
+
+    if (load_parse(&lo, argc, argv) != 0) {
+        return CLI_EXIT_USAGE;
+    }
+    struct load *l = load_new(o, &lo);
+    if (l == NULL) {
+        fprintf(stderr, "ordo-cli load: out of memory for %llu requests\n",
+                (unsigned long long)lo.requests);
+        return CLI_EXIT_LOCAL;
+    }
+    load_init_slots(l);
+    int rc = cli_conn_open(&l->conn, &o->server);
+    if (rc != 0) {
+        fprintf(stderr, "ordo-cli load: cannot open a UDP socket: %s\n", strerror(-rc));
+        load_free(l);
+        return CLI_EXIT_LOCAL;
+    }
+    uint64_t t0 = cli_now_ns();
+    rc = load_run(l);
+    double elapsed_s = (double)(cli_now_ns() - t0) / 1e9;
+    if (rc == CLI_EXIT_OK) {
+        load_summary(l, elapsed_s);
+        if (l->st.ok == 0 && l->st.timeouts == lo.requests) {
+            rc = CLI_EXIT_NO_REPLY;
+        } else if (l->st.ok != lo.requests) {
+            rc = CLI_EXIT_FAILED;
+        }
+    }
+    load_free(l);
+    return rc;
+}
