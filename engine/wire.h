@@ -22,7 +22,9 @@
 /* Encoded struct msg_config: 1 count byte + 5 bytes (id u32, role u8) per server. */
 #define WIRE_CONFIG_LEN_MAX (1u + 5u * MSG_NODES_MAX)
 
-/* Keys are 32 bytes (BLAKE2b); see docs/protocol.md for the MAC choice. */
+/* Keys are 32 bytes. The MAC is SipHash-x24 (128-bit tag) keyed with the first 16 bytes
+ * (measured 3-6x cheaper than keyed BLAKE2b-128 here, docs/protocol.md); the other 16 are
+ * kept so a future version can move to BLAKE2b without changing key files. */
 #define WIRE_KEY_LEN 32u
 struct wire_key {
     uint8_t bytes[WIRE_KEY_LEN];
