@@ -297,8 +297,21 @@ static void load_on_redirect(struct load *l, uint32_t i, const struct msg_redire
         return; /* no leader known yet: the timeout retries */
     }
     l->st.redirects++;
-    if (cli_conn_retarget(&l->conn, &leader) == 0) {
+    if (leader.sin_addr.s_addr == l->conn.server.sin_addr.s_addr &&
+        leader.sin_port == l->conn.server.sin_port) {
         load_send_one(l, i);
+        return;
+    }
+    if (cli_conn_retarget(&l->conn, &leader) != 0) {
+        return;
+    }
+    /* Replies from the old server are filtered from now on: resend everything in flight. */
+    uint64_t now = cli_now_ns();
+    for (uint32_t j = 0; j < l->lo.outstanding; j++) {
+        if (l->slots[j].busy) {
+            load_send_one(l, j);
+            load_arm(l, &l->slots[j], now);
+        }
     }
 }
 
