@@ -1,0 +1,367 @@
+/* Unit tests of the client session table: duplicate detection, saved replies, expiry and
+ * eviction determinism, snapshots, and the exactly-once step over the key-value store. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "engine/err.h"
+#include "engine/mem.h"
+#include "engine/sess.h"
+#include "engine/sm.h"
+#include "engine/sm_kv.h"
+
+static struct sess_table *sess_new(uint32_t max, uint64_t expiry)
+{
+    struct sess_table *t = NULL;
+    struct sess_config cfg = {.sessions_max = max, .expiry_entries = expiry, .reply_max = 64};
+    cr_assert_eq(sess_create(&cfg, &t), 0);
+    return t;
+}
+
+static void rec(struct sess_table *t, uint64_t client, uint64_t req, uint64_t index,
+                const char *result)
+{
+    cr_assert_eq(sess_record(t, client, req, index, MSG_STATUS_OK, (const uint8_t *)result,
+                             (uint32_t)strlen(result)),
+                 0);
+}
+
+static void snap(const struct sess_table *t, struct sm_mem_sink *s)
+{
+    *s = (struct sm_mem_sink){0};
+    cr_assert_eq(sess_snapshot_write(t, sm_mem_sink_write, s), 0);
+    cr_assert_eq(s->len, sess_snapshot_size(t));
+}
+
+static int restore(struct sess_table *t, const uint8_t *data, size_t len)
+{
+    struct sm_mem_source src = {.data = data, .len = len};
+    return sess_snapshot_read(t, sm_mem_source_read, &src);
+}
+
+Test(sess, first_request_opens_a_session)
+{
+    struct sess_table *t = sess_new(8, 100);
+    cr_assert_eq(sess_lookup(t, 42, 1, NULL), SESS_NEW);
+    cr_assert_eq(sess_lookup(t, 42, 2, NULL), SESS_EXPIRED, "unknown client past request 1");
+    rec(t, 42, 1, 1, "r1");
+    cr_assert_eq(sess_count(t), 1);
+    sess_destroy(t);
+}
+
+Test(sess, duplicate_gets_saved_reply)
+{
+    struct sess_table *t = sess_new(8, 100);
+    cr_assert_eq(sess_record(t, 7, 1, 1, MSG_STATUS_CAS_MISMATCH, (const uint8_t *)"cur", 3), 0);
+    struct sess_reply r;
+    cr_assert_eq(sess_lookup(t, 7, 1, &r), SESS_DUPLICATE);
+    cr_assert_eq(r.status, MSG_STATUS_CAS_MISMATCH);
+    cr_assert_eq(r.result_len, 3);
+    cr_assert_eq(memcmp(r.result, "cur", 3), 0);
+    sess_destroy(t);
+}
+
+Test(sess, newer_is_new_older_is_expired)
+{
+    struct sess_table *t = sess_new(8, 100);
+    rec(t, 7, 1, 1, "a");
+    rec(t, 7, 2, 2, "b");
+    cr_assert_eq(sess_lookup(t, 7, 3, NULL), SESS_NEW);
+    cr_assert_eq(sess_lookup(t, 7, 5, NULL), SESS_NEW, "gaps are allowed");
+    cr_assert_eq(sess_lookup(t, 7, 1, NULL), SESS_EXPIRED);
+    struct sess_reply r;
+    cr_assert_eq(sess_lookup(t, 7, 2, &r), SESS_DUPLICATE);
+    cr_assert_eq(memcmp(r.result, "b", 1), 0);
+    sess_destroy(t);
+}
+
+Test(sess, unused_session_expires_after_n_entries)
+{
+    struct sess_table *t = sess_new(8, 100);
+    rec(t, 1, 1, 10, "x");
+    rec(t, 2, 1, 50, "y");
+    sess_advance(t, 110);
+    cr_assert_eq(sess_lookup(t, 1, 1, NULL), SESS_DUPLICATE, "110 - 10 = 100: still kept");
+    sess_advance(t, 111);
+    cr_assert_eq(sess_lookup(t, 1, 1, NULL), SESS_NEW, "forgotten");
+    cr_assert_eq(sess_lookup(t, 1, 2, NULL), SESS_EXPIRED);
+    cr_assert_eq(sess_lookup(t, 2, 1, NULL), SESS_DUPLICATE);
+    cr_assert_eq(sess_count(t), 1);
+    sess_advance(t, 1000);
+    cr_assert_eq(sess_count(t), 0);
+    sess_destroy(t);
+}
+
+Test(sess, use_renews_a_session)
+{
+    struct sess_table *t = sess_new(8, 100);
+    rec(t, 1, 1, 10, "x");
+    sess_advance(t, 100);
+    rec(t, 1, 2, 100, "y");
+    sess_advance(t, 150);
+    cr_assert_eq(sess_lookup(t, 1, 2, NULL), SESS_DUPLICATE);
+    sess_destroy(t);
+}
+
+Test(sess, full_table_evicts_least_recently_used)
+{
+    struct sess_table *t = sess_new(3, 1000);
+    rec(t, 1, 1, 1, "a");
+    rec(t, 2, 1, 2, "b");
+    rec(t, 3, 1, 3, "c");
+    rec(t, 1, 2, 4, "a2"); /* client 1 is now the most recent */
+    rec(t, 4, 1, 5, "d");
+    cr_assert_eq(sess_count(t), 3);
+    cr_assert_eq(sess_lookup(t, 2, 2, NULL), SESS_EXPIRED, "client 2 was evicted");
+    cr_assert_eq(sess_lookup(t, 1, 2, NULL), SESS_DUPLICATE);
+    cr_assert_eq(sess_lookup(t, 3, 1, NULL), SESS_DUPLICATE);
+    cr_assert_eq(sess_lookup(t, 4, 1, NULL), SESS_DUPLICATE);
+    sess_destroy(t);
+}
+
+Test(sess, reply_larger_than_reply_max_refused)
+{
+    struct sess_table *t = sess_new(3, 1000);
+    static const uint8_t big[65];
+    cr_assert_eq(sess_record(t, 1, 1, 1, 0, big, sizeof(big)), ORDO_ETOOBIG);
+    cr_assert_eq(sess_count(t), 0);
+    sess_destroy(t);
+}
+
+/* Drives a table through a fixed pseudo-random workload with evictions and expiry. */
+static void workload(struct sess_table *t)
+{
+    uint64_t x = 12345;
+    uint64_t next_req[64] = {0};
+    for (uint64_t index = 1; index <= 3000; index++) {
+        sess_advance(t, index);
+        x = x * 6364136223846793005u + 1442695040888963407u;
+        uint64_t client = (x >> 33) % 64;
+        uint64_t req = next_req[client] + 1;
+        enum sess_verdict v = sess_lookup(t, client + 1, req, NULL);
+        if (v == SESS_EXPIRED) {
+            req = 1; /* the client starts over, as after a restart with a fresh session */
+            v = sess_lookup(t, client + 1, req, NULL);
+            if (v != SESS_NEW) {
+                continue;
+            }
+        }
+        if (v == SESS_NEW) {
+            char r[16];
+            int n = snprintf(r, sizeof(r), "%lu", (unsigned long)index);
+            cr_assert_eq(sess_record(t, client + 1, req, index, (uint8_t)(index % 7),
+                                     (const uint8_t *)r, (uint32_t)n),
+                         0);
+            next_req[client] = req;
+        }
+    }
+}
+
+Test(sess, same_entries_give_same_table)
+{
+    struct sess_table *a = sess_new(32, 200);
+    struct sess_table *b = sess_new(32, 200);
+    workload(a);
+    workload(b);
+    struct sm_mem_sink sa, sb;
+    snap(a, &sa);
+    snap(b, &sb);
+    cr_assert_eq(sa.len, sb.len);
+    cr_assert_eq(memcmp(sa.data, sb.data, sa.len), 0);
+    sm_mem_sink_free(&sa);
+    sm_mem_sink_free(&sb);
+    sess_destroy(a);
+    sess_destroy(b);
+}
+
+Test(sess, snapshot_round_trip)
+{
+    struct sess_table *a = sess_new(32, 200);
+    struct sess_table *b = sess_new(32, 200);
+    workload(a);
+    rec(b, 999, 1, 1, "replaced");
+    struct sm_mem_sink sa, sb;
+    snap(a, &sa);
+    cr_assert_eq(restore(b, sa.data, sa.len), 0);
+    cr_assert_eq(sess_count(b), sess_count(a));
+    cr_assert_eq(sess_lookup(b, 999, 1, NULL), SESS_NEW, "old contents gone");
+    snap(b, &sb);
+    cr_assert_eq(sa.len, sb.len);
+    cr_assert_eq(memcmp(sa.data, sb.data, sa.len), 0, "same bytes: same LRU order too");
+    /* And both behave the same from here on: evictions follow the restored order. */
+    for (uint64_t c = 1000; c < 1040; c++) {
+        rec(a, c, 1, 4000 + c, "n");
+        rec(b, c, 1, 4000 + c, "n");
+    }
+    sm_mem_sink_free(&sa);
+    sm_mem_sink_free(&sb);
+    snap(a, &sa);
+    snap(b, &sb);
+    cr_assert_eq(memcmp(sa.data, sb.data, sa.len), 0);
+    sm_mem_sink_free(&sa);
+    sm_mem_sink_free(&sb);
+    sess_destroy(a);
+    sess_destroy(b);
+}
+
+Test(sess, corrupt_snapshot_rejected_and_old_kept)
+{
+    struct sess_table *a = sess_new(8, 200);
+    struct sess_table *b = sess_new(8, 200);
+    rec(a, 1, 1, 1, "one");
+    rec(a, 2, 1, 2, "two");
+    rec(b, 3, 5, 7, "keep");
+    struct sm_mem_sink s;
+    snap(a, &s);
+    for (size_t i = 0; i < s.len; i++) {
+        s.data[i] ^= 0x10;
+        cr_assert_lt(restore(b, s.data, s.len), 0, "flip at %zu accepted", i);
+        s.data[i] ^= 0x10;
+    }
+    for (size_t len = 0; len < s.len; len++) {
+        cr_assert_lt(restore(b, s.data, len), 0, "truncation to %zu accepted", len);
+    }
+    cr_assert_eq(sess_count(b), 1);
+    cr_assert_eq(sess_lookup(b, 3, 5, NULL), SESS_DUPLICATE);
+    sm_mem_sink_free(&s);
+    sess_destroy(a);
+    sess_destroy(b);
+}
+
+Test(sess, snapshot_larger_than_table_rejected)
+{
+    struct sess_table *a = sess_new(8, 200);
+    struct sess_table *b = sess_new(2, 200);
+    rec(a, 1, 1, 1, "1");
+    rec(a, 2, 1, 2, "2");
+    rec(a, 3, 1, 3, "3");
+    struct sm_mem_sink s;
+    snap(a, &s);
+    cr_assert_eq(restore(b, s.data, s.len), ORDO_ETOOBIG);
+    sm_mem_sink_free(&s);
+    sess_destroy(a);
+    sess_destroy(b);
+}
+
+Test(sess, advance_backwards_aborts, .signal = SIGABRT)
+{
+    struct sess_table *t = sess_new(8, 200);
+    sess_advance(t, 10);
+    sess_advance(t, 9);
+}
+
+/* ---- the exactly-once step over the key-value store ---- */
+
+struct fixture {
+    struct sess_table *t;
+    struct sm *kv;
+    uint8_t args[64];
+    uint8_t out[SM_KV_VALUE_MAX];
+};
+
+static void fixture_init(struct fixture *f)
+{
+    struct sess_config cfg = {.sessions_max = 8, .expiry_entries = 100};
+    cr_assert_eq(sess_create(&cfg, &f->t), 0);
+    cr_assert_eq(sm_kv_create(NULL, &f->kv), 0);
+}
+
+static void fixture_fini(struct fixture *f)
+{
+    sess_destroy(f->t);
+    sm_destroy(f->kv);
+}
+
+static int exec_cas(struct fixture *f, uint64_t index, uint64_t client, uint64_t req,
+                    uint16_t flags, const char *expect, const char *v,
+                    struct msg_client_reply *reply)
+{
+    int n = sm_kv_encode_cas(f->args, sizeof(f->args), "k", 1, expect,
+                             expect ? strlen(expect) : SM_KV_CAS_ABSENT, v, strlen(v));
+    cr_assert_gt(n, 0);
+    struct msg_client_request req_msg = {.client_id = client,
+                                         .request_no = req,
+                                         .flags = flags,
+                                         .op = SM_KV_OP_CAS,
+                                         .args_len = (uint32_t)n,
+                                         .args = f->args};
+    sess_advance(f->t, index);
+    return sess_execute(f->t, f->kv, index, &req_msg, f->out, sizeof(f->out), reply);
+}
+
+Test(sess, execute_applies_a_retry_once)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct msg_client_reply r;
+    cr_assert_eq(exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_OK);
+    /* The retry of the same create-if-absent would mismatch if applied again. */
+    cr_assert_eq(exec_cas(&f, 2, 5, 1, 0, NULL, "v1", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_OK, "saved reply, not a second apply");
+    cr_assert_eq(r.client_id, 5);
+    cr_assert_eq(r.request_no, 1);
+    cr_assert_eq(exec_cas(&f, 3, 5, 2, 0, NULL, "v2", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_CAS_MISMATCH);
+    cr_assert_eq(r.result_len, 2);
+    cr_assert_eq(memcmp(r.result, "v1", 2), 0);
+    cr_assert_eq(exec_cas(&f, 4, 5, 1, 0, NULL, "v1", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_SESSION_EXPIRED);
+    cr_assert_eq(r.result_len, 0);
+    fixture_fini(&f);
+}
+
+Test(sess, execute_without_session_applies_every_time)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct msg_client_reply r;
+    cr_assert_eq(exec_cas(&f, 1, 5, 1, MSG_REQ_NO_SESSION, NULL, "v1", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_OK);
+    cr_assert_eq(exec_cas(&f, 2, 5, 1, MSG_REQ_NO_SESSION, NULL, "v1", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_CAS_MISMATCH, "applied twice: at-least-once");
+    cr_assert_eq(sess_count(f.t), 0);
+    fixture_fini(&f);
+}
+
+Test(sess, execute_after_expiry_says_expired)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct msg_client_reply r;
+    cr_assert_eq(exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r), 0);
+    cr_assert_eq(exec_cas(&f, 500, 5, 2, 0, "v1", "v2", &r), 0);
+    cr_assert_eq(r.status, MSG_STATUS_SESSION_EXPIRED);
+    fixture_fini(&f);
+}
+
+Test(sess, execute_local_failure_changes_nothing)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct msg_client_reply r;
+    mem_fault_set(0, 1);
+    int rc = exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r);
+    mem_fault_set(-1, 0);
+    cr_assert_eq(rc, -ENOMEM);
+    cr_assert_eq(sess_count(f.t), 0);
+    cr_assert_eq(sm_kv_count(f.kv), 0);
+    cr_assert_eq(exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r), 0, "the retry succeeds");
+    cr_assert_eq(r.status, MSG_STATUS_OK);
+    fixture_fini(&f);
+}
+
+Test(sess, execute_refuses_reply_max_below_result_max)
+{
+    struct fixture f;
+    struct sess_config cfg = {.sessions_max = 8, .reply_max = 16};
+    cr_assert_eq(sess_create(&cfg, &f.t), 0);
+    cr_assert_eq(sm_kv_create(NULL, &f.kv), 0);
+    struct msg_client_reply r;
+    cr_assert_eq(exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r), ORDO_ETOOBIG);
+    cr_assert_eq(sm_kv_count(f.kv), 0, "nothing applied");
+    fixture_fini(&f);
+}
