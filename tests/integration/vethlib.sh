@@ -232,3 +232,175 @@ vl_cleanup() {
 vl_client() {
     ip netns exec "$(vl_ns_client)" "$@"
 }
+
+# ---- configuration and replicas ---------------------------------------------------------
+
+# vl_ini_set FILE SECTION KEY VALUE: set KEY in [SECTION] (replace, or append to the
+# section, creating it at the end of the file if missing). Other lines stay as they are.
+vl_ini_set() {
+    python3 - "$@" <<'PY' || vl_die "cannot edit $1"
+import sys
+path, section, key, value = sys.argv[1:5]
+lines = open(path).read().splitlines()
+out, cur, done, insert_at = [], None, False, None
+for i, line in enumerate(lines):
+    s = line.strip()
+    if s.startswith('[') and s.endswith(']'):
+        if cur == section and not done:
+            insert_at = len(out)
+            while insert_at > 0 and out[insert_at - 1].strip() == '':
+                insert_at -= 1
+        cur = s[1:-1].strip()
+    elif cur == section and not done and '=' in s and not s.startswith((';', '#')):
+        if s.split('=', 1)[0].strip() == key:
+            out.append(f'{key} = {value}')
+            done = True
+            continue
+    out.append(line)
+if not done:
+    if insert_at is None and cur == section:
+        insert_at = len(out)
+    if insert_at is None:
+        out += ['', f'[{section}]', f'{key} = {value}']
+    else:
+        out.insert(insert_at, f'{key} = {value}')
+open(path, 'w').write('\n'.join(out) + '\n')
+PY
+}
+
+# DPDK memory: hugepages when enough are free, else --no-huge -m (both work with the
+# af_xdp and af_packet PMDs). VL_MEM_MB per replica.
+VL_MEM_MB=${VL_MEM_MB:-256}
+vl_eal_mem_args() {
+    local free_pages need
+    free_pages=$(awk '/^HugePages_Free/ {print $2}' /proc/meminfo 2>/dev/null)
+    need=$(((VL_MEM_MB + 1) / 2))
+    if [ "${VL_HUGE:-auto}" != no ] && [ "${free_pages:-0}" -ge "$need" ] &&
+        mountpoint -q /dev/hugepages 2>/dev/null; then
+        echo "-m $VL_MEM_MB"
+    else
+        echo "--no-huge -m $VL_MEM_MB"
+    fi
+}
+
+# vl_eal_args I PMD: the EAL arguments of replica I on its veth with PMD af_xdp|af_packet.
+vl_eal_args() {
+    local i=$1 pmd=$2 vdev
+    case "$pmd" in
+    af_xdp) vdev="net_af_xdp0,iface=$(vl_dev_replica "$i"),start_queue=0,queue_count=1" ;;
+    af_packet) vdev="net_af_packet0,iface=$(vl_dev_replica "$i"),qpairs=1" ;;
+    *) vl_die "unknown PMD '$pmd' (af_xdp or af_packet)" ;;
+    esac
+    echo "--no-pci --vdev=$vdev --file-prefix=$(vl_file_prefix "$i") $(vl_eal_mem_args)" \
+        "--log-level=lib.eal:error"
+}
+
+vl_port_name() {
+    case "$1" in
+    af_xdp) echo net_af_xdp0 ;;
+    af_packet) echo net_af_packet0 ;;
+    esac
+}
+
+# vl_telemetry I CMD: one DPDK telemetry command against replica I; prints the JSON reply.
+vl_telemetry() {
+    python3 - "/var/run/dpdk/$(vl_file_prefix "$1")/dpdk_telemetry.v2" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.recv(16384)  # greeting: version, pid, max_output_len
+s.send(sys.argv[2].encode())
+print(s.recv(1 << 20).decode())
+PY
+}
+
+# vl_counter I NAME: one counter of replica I from the /ordo/stats telemetry command.
+vl_counter() {
+    vl_telemetry "$1" /ordo/stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+v = next(iter(d.values()))
+print(int(v[sys.argv[1]]))' "$2" || vl_die "cannot read counter $2 of replica $1"
+}
+
+# vl_counters I: every /ordo/stats counter of replica I as NAME=VALUE lines.
+vl_counters() {
+    vl_telemetry "$1" /ordo/stats | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for k, v in next(iter(d.values())).items():
+    print(f"{k}={v}")'
+}
+
+# vl_find_template: the single-replica veth config shipped in config/.
+vl_find_template() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    for f in "$root/config/veth-1.ini" "$root/config/veth-3.ini"; do
+        [ -f "$f" ] && { echo "$f"; return 0; }
+    done
+    vl_die "no config template (config/veth-1.ini) found under $root"
+}
+
+# vl_write_config I PMD: writes $VL_TMP/r<I>.ini for replica I from the template, with
+# this run's addresses, veth, PMD, file prefix, data directory and a fresh cluster key.
+# Prints the path. Extra overrides: VL_CONF_EXTRA="section|key|value;..." (applied last).
+vl_write_config() {
+    local i=$1 pmd=$2 tmpl cfg dir
+    tmpl=$(vl_find_template)
+    cfg="$VL_TMP/r$i.ini"
+    dir="$VL_TMP/data-r$i"
+    mkdir -p "$dir" || vl_die "mkdir $dir"
+    # Only node I stays: drop other [node.*] sections of the template.
+    python3 - "$tmpl" "$cfg" "node.$i" <<'PY' || vl_die "cannot write $cfg"
+import sys, re
+src, dst, keep = sys.argv[1:4]
+out, skip = [], False
+for line in open(src).read().splitlines():
+    m = re.match(r'\s*\[([^\]]+)\]', line)
+    if m:
+        name = m.group(1).strip()
+        skip = name.startswith('node.') and name != keep
+    if not skip:
+        out.append(line)
+open(dst, 'w').write('\n'.join(out) + '\n')
+PY
+    [ -f "$VL_TMP/cluster.key" ] ||
+        od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VL_TMP/cluster.key"
+    vl_ini_set "$cfg" cluster key_file "$VL_TMP/cluster.key"
+    vl_ini_set "$cfg" "node.$i" mac "$(vl_mac_replica "$i")"
+    vl_ini_set "$cfg" "node.$i" ipv4 "$(vl_ip_replica "$i")"
+    vl_ini_set "$cfg" "node.$i" udp_port "$(vl_port_replica "$i")"
+    vl_ini_set "$cfg" "node.$i" eal "$(vl_eal_args "$i" "$pmd")"
+    vl_ini_set "$cfg" "node.$i" port "$(vl_port_name "$pmd")"
+    vl_ini_set "$cfg" "node.$i" data_dir "$dir"
+    local IFS=';' ov
+    for ov in ${VL_CONF_EXTRA:-}; do
+        IFS='|' read -r s k v <<<"$ov"
+        vl_ini_set "$cfg" "$s" "$k" "$v"
+    done
+    echo "$cfg"
+}
+
+# vl_start_ordo I PMD: writes the config and starts replica I in its namespace; waits
+# (bounded) for its readiness line. ORDO_BIN: the daemon (default: $VL_BUILD/apps/ordo).
+VL_READY_TIMEOUT_S=${VL_READY_TIMEOUT_S:-30}
+vl_start_ordo() {
+    local i=$1 pmd=$2 cfg bin=${ORDO_BIN:-$VL_BUILD/apps/ordo}
+    [ -x "$bin" ] || vl_die "replica daemon $bin not built"
+    cfg=$(vl_write_config "$i" "$pmd")
+    vl_spawn "ordo-r$i" "$(vl_ns_replica "$i")" "$bin" --config "$cfg" --node "$i"
+    vl_wait_log "ordo-r$i" "$VL_READY_PATTERN" "$VL_READY_TIMEOUT_S"
+}
+
+# vl_cli ARGS...: ordo-cli in the client namespace against replica 1.
+vl_cli() {
+    vl_client "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" --server \
+        "$(vl_ip_replica 1):$(vl_port_replica 1)" "$@"
+}
+
+# vl_kv LINE KEY: the value of KEY in a line of key=value pairs (ordo-cli load summary).
+vl_kv() {
+    tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"
+}
