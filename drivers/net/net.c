@@ -14,7 +14,6 @@
 
 #include "engine/ordo_assert.h"
 
-#define NET_ARGS_BYTES 2048
 #define NET_TX_RETRIES 4
 #define NET_LINK_POLL_MS 10
 
@@ -23,41 +22,11 @@ static int net_logtype = -1;
 #define NET_LOG(level, ...)                                                                        \
     rte_log(RTE_LOG_##level, (uint32_t)net_logtype, "ordo.net: " __VA_ARGS__)
 
-static int net_split_args(const char *prog, const char *args, char *buf, char **argv,
-                          struct ordo_errmsg *e)
+int net_eal_init(int argc, char **argv, struct ordo_errmsg *e)
 {
-    int argc = 0;
-    size_t len = strlen(args);
-    if (len + 1 > NET_ARGS_BYTES) {
-        ordo_errmsg_set(e, "EAL arguments: %zu bytes, at most %d", len, NET_ARGS_BYTES - 1);
-        return -E2BIG;
-    }
-    memcpy(buf, args, len + 1);
-    argv[argc++] = (char *)(uintptr_t)prog;
-    char *save = NULL;
-    for (char *w = strtok_r(buf, " \t\n", &save); w != NULL; w = strtok_r(NULL, " \t\n", &save)) {
-        if (argc >= NET_EAL_ARGS_MAX) {
-            ordo_errmsg_set(e, "EAL arguments: more than %d words", NET_EAL_ARGS_MAX - 1);
-            return -E2BIG;
-        }
-        argv[argc++] = w;
-    }
-    argv[argc] = NULL;
-    return argc;
-}
-
-int net_eal_init(const char *prog, const char *args, struct ordo_errmsg *e)
-{
-    /* rte_eal_init keeps pointers into argv for the process lifetime: static storage. */
-    static char buf[NET_ARGS_BYTES];
-    static char *argv[NET_EAL_ARGS_MAX + 1];
-    int argc = net_split_args(prog, args, buf, argv, e);
-    if (argc < 0) {
-        return argc;
-    }
     if (rte_eal_init(argc, argv) < 0) {
         int err = rte_errno;
-        ordo_errmsg_set(e, "EAL init with \"%s\": %s", args, rte_strerror(err));
+        ordo_errmsg_set(e, "EAL init: %s", rte_strerror(err));
         return -(err != 0 ? err : EINVAL);
     }
     net_logtype = rte_log_register_type_and_pick_level("ordo.net", RTE_LOG_INFO);
@@ -76,6 +45,14 @@ static int net_pick_port(const struct net_conf *c, uint16_t *port_id, struct ord
             return -ENODEV;
         }
         *port_id = c->port_id;
+        return 0;
+    }
+    if (c->port_name != NULL && c->port_name[0] != '\0') {
+        if (rte_eth_dev_get_port_by_name(c->port_name, port_id) != 0) {
+            ordo_errmsg_set(e, "port \"%s\": no such DPDK port (check the EAL --vdev/-a args)",
+                            c->port_name);
+            return -ENODEV;
+        }
         return 0;
     }
     /* RTE_ETH_FOREACH_DEV's first step, spelled out: the macro trips -Wconversion. */

@@ -16,14 +16,14 @@
 #include "engine/api.h"
 #include "engine/err.h"
 
-#define NET_EAL_ARGS_MAX 64 /* words in an EAL argument string */
-#define NET_QUEUES_MAX 16   /* RX or TX queues on one port */
+#define NET_QUEUES_MAX 16 /* RX or TX queues on one port */
 #define NET_PORT_ANY UINT16_MAX
 
 /* What a port should look like; filled by the caller from the replica's config. */
 struct net_conf {
-    uint16_t port_id;   /* NET_PORT_ANY: the first port the EAL args created */
-    uint16_t rx_queues; /* wanted; clamped to what the PMD offers */
+    uint16_t port_id;      /* NET_PORT_ANY: port_name, else the first port the EAL args made */
+    const char *port_name; /* NULL or "": unused; else the ethdev name, e.g. "net_af_xdp0" */
+    uint16_t rx_queues;    /* wanted; clamped to what the PMD offers */
     uint16_t tx_queues;
     uint16_t rx_desc; /* 0: PMD default */
     uint16_t tx_desc;
@@ -51,12 +51,11 @@ struct net_port {
     char name[RTE_ETH_NAME_MAX_LEN];
 };
 
-/* Starts the EAL from a whitespace-separated argument string (no quoting), e.g.
- * "-l 0-1 --no-pci --no-huge -m 256 --file-prefix ordo1 --vdev net_af_xdp0,iface=v1".
- * prog becomes argv[0]. Call once per process, before any other DPDK call.
- * Returns 0, -E2BIG (too many words), or the negative rte_errno of rte_eal_init;
- * e names the cause. */
-ORDO_API int net_eal_init(const char *prog, const char *args, struct ordo_errmsg *e);
+/* Starts the EAL with argv (argv[0] is the program; rte_eal_init may permute the array and
+ * keeps pointers into it, so it must live as long as the process). Call once per process,
+ * before any other DPDK call. Registers the "ordo.net" log type.
+ * Returns 0 or the negative rte_errno of rte_eal_init; e names the cause. */
+ORDO_API int net_eal_init(int argc, char **argv, struct ordo_errmsg *e);
 
 /* Creates the mbuf pool, configures and starts the port, waits for link (bounded).
  * On error nothing stays allocated or started and e names port, step and cause.

@@ -1,0 +1,346 @@
+/* The data-path stages of one replica: RX (parse, check, answer ARP/ICMP, queue requests),
+ * apply (state machine in ring order, build replies in the request's own mbuf) and TX.
+ * No allocation here: frames stay in their mbufs from RX to TX. */
+#include "engine/runtime/rt.h"
+
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_mbuf.h>
+
+#include "engine/frame.h"
+#include "engine/msg.h"
+#include "engine/ordo_assert.h"
+
+static inline struct rt_meta *rt_meta_of(struct rte_mbuf *m)
+{
+    return (struct rt_meta *)rte_mbuf_to_priv(m);
+}
+
+static void rt_reply_addr(struct frame_udp_addr *a, const struct frame_info *fi)
+{
+    memcpy(a->src_mac, fi->dst_mac, FRAME_MAC_LEN);
+    memcpy(a->dst_mac, fi->src_mac, FRAME_MAC_LEN);
+    a->src_ip = fi->dst_ip;
+    a->dst_ip = fi->src_ip;
+    a->src_port = fi->dst_port;
+    a->dst_port = fi->src_port;
+}
+
+/* Counts a rejected frame by its decode error and frees it. */
+static void rt_drop(struct rte_mbuf *m, int err)
+{
+    net_stats_inc(net_stats_malformed_ctr(err));
+    rte_pktmbuf_free(m);
+}
+
+static void rt_ignore(struct rte_mbuf *m, enum net_ctr c)
+{
+    net_stats_inc(c);
+    rte_pktmbuf_free(m);
+}
+
+/* Client authentication: a MAC'd request must verify under its client's key; an
+ * unauthenticated one must come from an allowed subnet. Returns 0 or the counter to bump. */
+static int rt_client_auth(const struct rt *rt, const uint8_t *msg, uint32_t len,
+                          const struct frame_info *fi, const struct msg *dm, struct rt_meta *meta)
+{
+    meta->has_key = 0;
+    if ((dm->hdr.flags & MSG_HDR_MAC) == 0) {
+        return conf_subnet_allows(rt->conf, fi->src_ip) ? 0 : NET_CTR_UNAUTHORIZED;
+    }
+    const uint8_t *key = conf_client_key(rt->conf, dm->u.request.client_id);
+    if (key == NULL) {
+        return NET_CTR_UNAUTHORIZED;
+    }
+    memcpy(meta->key.bytes, key, WIRE_KEY_LEN);
+    if (wire_verify(msg, len, &meta->key) != 0) {
+        return NET_CTR_MAC_FAILURES;
+    }
+    meta->has_key = 1;
+    return 0;
+}
+
+/* A peer message (type >= 16) needs a valid cluster MAC; in single-replica mode a valid one
+ * has no consumer either. Either way the frame is counted and freed. */
+static void rt_peer(const struct rt *rt, struct rte_mbuf *m, const uint8_t *msg, uint32_t len)
+{
+    int rc = wire_verify(msg, len, &rt->cluster_key);
+    rt_ignore(m, rc == 0 ? NET_CTR_PEER_DROPS : net_stats_malformed_ctr(rc));
+}
+
+/* An Ordo message on our UDP port: returns true when m became a queued request. */
+static bool rt_ordo(const struct rt *rt, struct rte_mbuf *m, const struct frame_info *fi)
+{
+    const uint8_t *msg = fi->payload;
+    uint32_t len = fi->payload_len;
+    struct msg_header hdr;
+    int rc = wire_peek_header(msg, len, &hdr);
+    if (rc == 0) {
+        rc = wire_check_cluster(msg, len, rt->conf->cluster.id);
+    }
+    if (rc != 0) {
+        rt_drop(m, rc);
+        return false;
+    }
+    if (msg_type_is_peer(hdr.type)) {
+        rt_peer(rt, m, msg, len);
+        return false;
+    }
+    struct msg dm;
+    rc = wire_decode(msg, len, &dm, NULL, 0);
+    if (rc != 0 || dm.hdr.type != MSG_CLIENT_REQUEST) {
+        rt_drop(m, rc != 0 ? rc : ORDO_EBADTYPE);
+        return false;
+    }
+    struct rt_meta *meta = rt_meta_of(m);
+    int bad = rt_client_auth(rt, msg, len, fi, &dm, meta);
+    if (bad != 0) {
+        rt_ignore(m, (enum net_ctr)bad);
+        return false;
+    }
+    meta->kind = RT_META_REQUEST;
+    meta->req = dm.u.request;
+    rt_reply_addr(&meta->reply_addr, fi);
+    return true;
+}
+
+static unsigned rt_rx_csum_flags(const struct rt *rt, const struct rte_mbuf *m, int *bad)
+{
+    unsigned flags = 0;
+    *bad = 0;
+    if ((rt->rx_csum_flags & FRAME_SKIP_IP_CSUM) != 0) {
+        uint64_t ip = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+        *bad |= ip == RTE_MBUF_F_RX_IP_CKSUM_BAD;
+        flags |= ip == RTE_MBUF_F_RX_IP_CKSUM_GOOD ? FRAME_SKIP_IP_CSUM : 0;
+    }
+    if ((rt->rx_csum_flags & FRAME_SKIP_UDP_CSUM) != 0) {
+        uint64_t l4 = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+        *bad |= l4 == RTE_MBUF_F_RX_L4_CKSUM_BAD;
+        flags |= l4 == RTE_MBUF_F_RX_L4_CKSUM_GOOD ? FRAME_SKIP_UDP_CSUM : 0;
+    }
+    return flags;
+}
+
+enum rt_rx_verdict {
+    RT_RX_DONE = 0,    /* freed or otherwise consumed */
+    RT_RX_REQUEST = 1, /* goes to the request ring */
+    RT_RX_ANSWER = 2,  /* rewritten into an ARP/ICMP answer: goes to the TX ring */
+};
+
+static bool rt_for_us(const struct rt *rt, const struct frame_info *fi)
+{
+    const struct rte_ether_addr *dst = (const struct rte_ether_addr *)fi->dst_mac;
+    if (fi->kind == FRAME_KIND_ARP) {
+        return rte_is_broadcast_ether_addr(dst) || rte_is_same_ether_addr(dst, &rt->port.mac);
+    }
+    return rte_is_same_ether_addr(dst, &rt->port.mac) && fi->dst_ip == rt->self->ipv4;
+}
+
+static enum rt_rx_verdict rt_rx_one(struct rt *rt, struct rte_mbuf *m)
+{
+    struct frame_info fi;
+    int bad;
+    if (m->nb_segs != 1) {
+        rt_drop(m, ORDO_ETOOBIG);
+        return RT_RX_DONE;
+    }
+    unsigned flags = rt_rx_csum_flags(rt, m, &bad);
+    int rc = bad ? ORDO_ECHECKSUM
+                 : frame_parse(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, flags, &fi);
+    if (rc < 0) {
+        if (rc == ORDO_EBADTYPE) {
+            rt_ignore(m, NET_CTR_RX_IGNORED); /* IPv6, LLDP, ...: not ours to judge */
+        } else {
+            rt_drop(m, rc);
+        }
+        return RT_RX_DONE;
+    }
+    if (!rt_for_us(rt, &fi)) {
+        rt_ignore(m, NET_CTR_RX_IGNORED);
+        return RT_RX_DONE;
+    }
+    if (fi.kind != FRAME_KIND_UDP) {
+        if (net_local_handle(&rt->local, m, &fi) == 1) {
+            return RT_RX_ANSWER;
+        }
+        rte_pktmbuf_free(m);
+        return RT_RX_DONE;
+    }
+    uint16_t probe_port = rt->conf->cluster.probe_port;
+    if (probe_port != 0 && fi.dst_port == probe_port &&
+        frame_probe_match(fi.payload, fi.payload_len) == 1) {
+        struct rt_meta *meta = rt_meta_of(m);
+        meta->kind = RT_META_PROBE;
+        meta->has_key = 0;
+        net_stats_inc(NET_CTR_PROBES);
+        return RT_RX_REQUEST;
+    }
+    if (fi.dst_port != rt->self->udp_port) {
+        rt_ignore(m, NET_CTR_RX_IGNORED);
+        return RT_RX_DONE;
+    }
+    return rt_ordo(rt, m, &fi) ? RT_RX_REQUEST : RT_RX_DONE;
+}
+
+/* Enqueues n mbufs on ring r; whatever does not fit is freed and counted (backpressure:
+ * clients retry). Returns the number enqueued. */
+static uint32_t rt_enqueue(struct rte_ring *r, struct rte_mbuf **m, uint32_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    uint32_t done = rte_ring_enqueue_burst(r, (void **)m, n, NULL);
+    for (uint32_t i = done; i < n; i++) {
+        rte_pktmbuf_free(m[i]);
+    }
+    if (done < n) {
+        net_stats_add(NET_CTR_RING_FULL, n - done);
+    }
+    return done;
+}
+
+static uint32_t rt_rx_arp_poll(struct rt *rt)
+{
+    struct rte_mbuf *out[4];
+    uint16_t n = net_local_arp_poll(&rt->local, rt->port.pool, rte_get_tsc_cycles(),
+                                    rt->arp_interval_tsc, out, (uint16_t)ORDO_ARRAY_LEN(out));
+    return rt_enqueue(rt->tx_ring, out, n);
+}
+
+uint32_t rt_stage_rx(struct rt *rt)
+{
+    struct rte_mbuf *in[RT_BURST_MAX];
+    struct rte_mbuf *req[RT_BURST_MAX];
+    struct rte_mbuf *ans[RT_BURST_MAX];
+    uint32_t work = rt->local.n != 0 ? rt_rx_arp_poll(rt) : 0;
+    for (uint16_t q = 0; q < rt->port.rx_queues; q++) {
+        uint16_t n = net_rx(&rt->port, q, in, rt->rx_burst);
+        uint32_t nreq = 0;
+        uint32_t nans = 0;
+        for (uint16_t i = 0; i < n; i++) {
+            enum rt_rx_verdict v = rt_rx_one(rt, in[i]);
+            if (v == RT_RX_REQUEST) {
+                req[nreq++] = in[i];
+            } else if (v == RT_RX_ANSWER) {
+                ans[nans++] = in[i];
+            }
+        }
+        net_stats_add(NET_CTR_REQUESTS, rt_enqueue(rt->req_ring, req, nreq));
+        (void)rt_enqueue(rt->tx_ring, ans, nans);
+        work += n;
+    }
+    return work;
+}
+
+/* Runs one command through the session table and the state machine at the next index. */
+static int rt_execute(struct rt *rt, const struct msg_client_request *req,
+                      struct msg_client_reply *reply)
+{
+    rt->applied_index++;
+    sess_advance(rt->sess, rt->applied_index);
+    int rc =
+        sess_execute(rt->sess, rt->sm, rt->applied_index, req, rt->result, rt->result_cap, reply);
+    if (rc < 0) {
+        /* A local failure (no memory): nothing changed; the client retries on BUSY. */
+        net_stats_inc(NET_CTR_APPLY_ERRORS);
+        reply->client_id = req->client_id;
+        reply->request_no = req->request_no;
+        reply->status = MSG_STATUS_BUSY;
+        reply->result_len = 0;
+        reply->result = NULL;
+    }
+    return rc;
+}
+
+/* A probe is a no-op command through the same path; its answer is the frame itself with
+ * addresses swapped, the 16 probe bytes untouched. */
+static bool rt_apply_probe(struct rt *rt, struct rte_mbuf *m)
+{
+    static const struct msg_client_request noop = {
+        .flags = MSG_REQ_NO_SESSION,
+        .op = MSG_OP_NOOP,
+    };
+    struct msg_client_reply reply;
+    if (rt_execute(rt, &noop, &reply) < 0) {
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    m->ol_flags = 0;
+    if (frame_swap_reply(rte_pktmbuf_mtod(m, uint8_t *), m->data_len) != 0) {
+        rt_drop(m, ORDO_EMALFORMED);
+        return false;
+    }
+    return true;
+}
+
+/* Builds the reply frame in the request's own mbuf: the request (args included) is no
+ * longer needed once applied. */
+static bool rt_build_reply(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta,
+                           const struct msg_client_reply *reply)
+{
+    struct msg out;
+    memset(&out.hdr, 0, sizeof(out.hdr));
+    out.hdr.type = MSG_CLIENT_REPLY;
+    out.hdr.cluster_id = rt->conf->cluster.id;
+    out.hdr.sender = rt->self->id;
+    out.u.reply = *reply;
+    uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
+    size_t cap = (size_t)(m->buf_len - m->data_off);
+    uint8_t *payload = buf + FRAME_UDP_PAYLOAD_OFF;
+    int len =
+        wire_encode(&out, meta->has_key ? &meta->key : NULL, payload, cap - FRAME_UDP_PAYLOAD_OFF);
+    unsigned flags = rt->tx_csum_hw ? FRAME_SKIP_IP_CSUM | FRAME_SKIP_UDP_CSUM : 0;
+    if (len > 0) {
+        len = frame_build_udp(buf, cap, &meta->reply_addr, payload, (size_t)len, flags);
+    }
+    if (len <= 0) {
+        net_stats_inc(NET_CTR_APPLY_ERRORS);
+        rte_pktmbuf_free(m);
+        return false;
+    }
+    m->data_len = (uint16_t)len;
+    m->pkt_len = (uint32_t)len;
+    m->ol_flags = 0;
+    if (rt->tx_csum_hw) {
+        net_tx_csum_offload(m);
+    }
+    return true;
+}
+
+static bool rt_apply_one(struct rt *rt, struct rte_mbuf *m)
+{
+    const struct rt_meta *meta = rt_meta_of(m);
+    if (meta->kind == RT_META_PROBE) {
+        return rt_apply_probe(rt, m);
+    }
+    ORDO_ASSERT(meta->kind == RT_META_REQUEST);
+    struct msg_client_reply reply;
+    (void)rt_execute(rt, &meta->req, &reply);
+    return rt_build_reply(rt, m, meta, &reply);
+}
+
+uint32_t rt_stage_apply(struct rt *rt)
+{
+    struct rte_mbuf *in[RT_BURST_MAX];
+    struct rte_mbuf *out[RT_BURST_MAX];
+    uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, rt->rx_burst, NULL);
+    uint32_t nout = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (rt_apply_one(rt, in[i])) {
+            out[nout++] = in[i];
+        }
+    }
+    net_stats_add(NET_CTR_REPLIES, rt_enqueue(rt->tx_ring, out, nout));
+    return n;
+}
+
+uint32_t rt_stage_tx(struct rt *rt)
+{
+    struct rte_mbuf *m[RT_BURST_MAX];
+    uint32_t n = rte_ring_dequeue_burst(rt->tx_ring, (void **)m, rt->tx_burst, NULL);
+    if (n != 0) {
+        (void)net_tx(&rt->port, 0, m, (uint16_t)n);
+    }
+    return n;
+}
