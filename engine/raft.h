@@ -246,15 +246,16 @@ struct raft_update {
 struct raft_stats {
     uint64_t msgs_in;
     uint64_t msgs_out;
-    uint64_t msgs_invalid;   /* validated and dropped (bad fields, not a peer type, ...) */
-    uint64_t msgs_stale;     /* older term, ignored or answered with our term */
-    uint64_t elections;      /* elections started (real ones, after pre-vote) */
-    uint64_t pre_votes;      /* pre-vote rounds started */
-    uint64_t leaderships;    /* times this server became leader */
-    uint64_t step_downs;     /* check-quorum step-downs */
-    uint64_t votes_ignored;  /* vote requests ignored because a leader is alive (9.6) */
-    uint64_t truncations;    /* conflicting suffixes dropped */
-    uint64_t snapshots_sent; /* InstallSnapshot completions */
+    uint64_t msgs_out_dropped; /* no memory to queue a message (retransmitted later) */
+    uint64_t msgs_invalid;     /* validated and dropped (bad fields, not a peer type, ...) */
+    uint64_t msgs_stale;       /* older term, ignored or answered with our term */
+    uint64_t elections;        /* elections started (real ones, after pre-vote) */
+    uint64_t pre_votes;        /* pre-vote rounds started */
+    uint64_t leaderships;      /* times this server became leader */
+    uint64_t step_downs;       /* check-quorum step-downs */
+    uint64_t votes_ignored;    /* vote requests ignored because a leader is alive (9.6) */
+    uint64_t truncations;      /* conflicting suffixes dropped */
+    uint64_t snapshots_sent;   /* InstallSnapshot completions */
     uint64_t snapshots_installed;
     uint64_t proposals_refused;
 };
@@ -327,10 +328,10 @@ ORDO_API int raft_snapshot_meta(const struct raft *r, uint64_t index, uint64_t *
 ORDO_API uint64_t raft_match_index(const struct raft *r, uint32_t id);
 ORDO_API const struct raft_stats *raft_stats_get(const struct raft *r);
 
-/* Encoding of MSG_ENTRY_CONFIG data: u32 n, then n times (u32 id, u8 role), little endian.
- * encode returns the length written or ORDO_ETOOBIG if cap is short; decode returns 0 or
- * ORDO_EMALFORMED (never asserts: entries come from peers). */
-#define RAFT_CONFIG_ENC_MAX (4u + 5u * MSG_NODES_MAX)
+/* Encoding of MSG_ENTRY_CONFIG data: the wire format of wire_config_encode (engine/wire.h:
+ * u8 n, then n times u32 id LE, u8 role). encode returns the length written or a negative
+ * code from wire_config_encode; decode returns 0 or ORDO_EMALFORMED (never asserts). */
+#define RAFT_CONFIG_ENC_MAX (1u + 5u * MSG_NODES_MAX)
 ORDO_API int raft_config_encode(const struct msg_config *c, uint8_t *buf, size_t cap);
 ORDO_API int raft_config_decode(const uint8_t *buf, size_t len, struct msg_config *c);
 
