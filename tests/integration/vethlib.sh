@@ -12,7 +12,7 @@ VL_NS_PREFIX=${VL_NS_PREFIX:-on2}
 VL_SUBNET=198.18.0
 VL_CLIENT_IP=$VL_SUBNET.1
 VL_PORT_BASE=${VL_PORT_BASE:-7000}
-VL_READY_PATTERN=${VL_READY_PATTERN:-ready}
+VL_READY_PATTERN=${VL_READY_PATTERN:-'ordo: node [0-9]+ ready'}
 VL_PIDS=()
 VL_NAMESPACES=()
 VL_TMP=
@@ -211,6 +211,8 @@ vl_stop() {
 
 vl_cleanup() {
     local rc=$? pid ns
+    # Teardown must run to the end whatever fails on the way (callers often set -e).
+    set +e
     trap - EXIT
     for pid in "${VL_PIDS[@]}"; do
         vl_stop_pid "$pid" >/dev/null 2>&1
@@ -375,6 +377,9 @@ PY
     vl_ini_set "$cfg" "node.$i" eal "$(vl_eal_args "$i" "$pmd")"
     vl_ini_set "$cfg" "node.$i" port "$(vl_port_name "$pmd")"
     vl_ini_set "$cfg" "node.$i" data_dir "$dir"
+    # AF_XDP puts each mbuf in one umem chunk of at most a page: frames (sized from
+    # value_max) must stay well under 4 KiB there, so af_xdp runs use smaller values.
+    [ "$pmd" = af_xdp ] && vl_ini_set "$cfg" cluster value_max "${VL_XDP_VALUE_MAX:-1024}"
     local IFS=';' ov
     for ov in ${VL_CONF_EXTRA:-}; do
         IFS='|' read -r s k v <<<"$ov"
