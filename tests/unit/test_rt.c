@@ -1,0 +1,657 @@
+/* The replica runtime over a net_ring port (no NIC): frames go in through the port's RX ring
+ * and replies come out of its TX ring, so the RX -> request ring -> apply -> TX path, the
+ * checks on the way, ARP/ICMP answers, probes and the lcore mapping run for real. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ring.h>
+
+#include "drivers/net/net.h"
+#include "engine/frame.h"
+#include "engine/runtime/rt.h"
+#include "engine/sm_kv.h"
+#include "engine/wire.h"
+
+#define T_CLUSTER 7u
+#define T_PORT 7001u
+#define T_CLIENT_PORT 40000u
+#define T_KEYED_CLIENT 42u
+
+static struct conf g_conf;
+static struct conf_client_key g_keys[1];
+static struct rt g_rt;
+static struct sm *g_sm;
+static struct rte_ring *g_rx;
+static struct rte_ring *g_tx;
+static const uint8_t g_mac[6] = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x0b};
+static const uint8_t g_client_mac[6] = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x01};
+
+static uint32_t ip4(unsigned a, unsigned b, unsigned c, unsigned d)
+{
+    uint8_t x[4] = {(uint8_t)a, (uint8_t)b, (uint8_t)c, (uint8_t)d};
+    uint32_t v;
+    memcpy(&v, x, 4);
+    return v;
+}
+
+static char g_prefix[64];
+
+/* --in-memory cannot go with --no-huge in DPDK 22.11: a per-process file prefix instead,
+ * removed again in teardown. */
+static void eal_up(void)
+{
+    snprintf(g_prefix, sizeof(g_prefix), "--file-prefix=on1-ut-%d", (int)getpid());
+    static char *argv[] = {"test_rt", "--no-pci", "--no-huge", "-m", "128", NULL,
+                           "--no-telemetry", "-l", "0-1", "--log-level", "3", NULL};
+    argv[5] = g_prefix;
+    struct ordo_errmsg e = {{0}};
+    cr_assert_eq(net_eal_init(11, argv, &e), 0, "%s", e.text);
+    g_rx = rte_ring_create("t_rx", 1024, 0, 0);
+    g_tx = rte_ring_create("t_tx", 1024, 0, 0);
+    cr_assert(g_rx != NULL && g_tx != NULL);
+}
+
+/* rt_fini closes the port, so every runtime gets a fresh ring port. */
+static void ring_port(void)
+{
+    static int seq;
+    char name[32];
+    snprintf(name, sizeof(name), "on1_ring%d", seq++);
+    int port = rte_eth_from_rings(name, &g_rx, 1, &g_tx, 1, 0);
+    cr_assert_geq(port, 0);
+    g_conf.nodes[0].port_index = port;
+}
+
+static void conf_fill(void)
+{
+    memset(&g_conf, 0, sizeof(g_conf));
+    snprintf(g_conf.path, sizeof(g_conf.path), "test.ini");
+    g_conf.cluster.id = T_CLUSTER;
+    memset(g_conf.cluster.key, 0x11, CONF_KEY_LEN);
+    g_conf.cluster.value_max = 1024;
+    g_conf.cluster.probe_port = FRAME_PROBE_PORT;
+    g_conf.nodes_n = 2;
+    struct conf_node *n = &g_conf.nodes[0];
+    n->id = 1;
+    memcpy(n->mac, g_mac, 6);
+    n->ipv4 = ip4(198, 18, 0, 11);
+    n->udp_port = T_PORT;
+    n = &g_conf.nodes[1];
+    n->id = 2;
+    memcpy(n->mac, (uint8_t[6]){0x02, 0, 0xc6, 0x12, 0, 0x0c}, 6);
+    n->ipv4 = ip4(198, 18, 0, 12);
+    n->udp_port = T_PORT + 1;
+    struct conf_replica *r = &g_conf.replica;
+    r->lcores_n = 2;
+    r->lcores[0] = 0;
+    r->lcores[1] = 1;
+    r->rx_queues = r->tx_queues = 1;
+    r->rx_burst = r->tx_burst = 32;
+    r->rx_desc = r->tx_desc = 256;
+    r->mbufs = 2047;
+    r->ring_size = 256;
+    r->idle = CONF_IDLE_BACKOFF;
+    g_conf.clients.auth = CONF_AUTH_OPTIONAL;
+    g_conf.clients.allow_n = 1;
+    g_conf.clients.allow[0] = (struct conf_subnet){ip4(198, 18, 0, 0), ip4(255, 255, 255, 0), 24};
+    g_conf.clients.sessions_max = 64;
+    g_keys[0].client_id = T_KEYED_CLIENT;
+    memset(g_keys[0].key, 0x42, CONF_KEY_LEN);
+    g_conf.clients.keys = g_keys;
+    g_conf.clients.keys_n = 1;
+}
+
+static void rt_up(void)
+{
+    struct ordo_errmsg e = {{0}};
+    struct sm_kv_config kc = {.value_max = g_conf.cluster.value_max};
+    cr_assert_eq(wire_init(), 0);
+    cr_assert_eq(sm_kv_create(&kc, &g_sm), 0);
+    ring_port();
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), 0, "rt_init: %s", e.text);
+    net_stats_reset();
+}
+
+static void setup(void)
+{
+    conf_fill();
+    eal_up();
+    rt_up();
+}
+
+static void teardown(void)
+{
+    rt_fini(&g_rt);
+    sm_destroy(g_sm);
+    rte_eal_cleanup();
+    char dir[128];
+    snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", g_prefix + strlen("--file-prefix="));
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    (void)system(cmd);
+}
+
+static void client_addr(struct frame_udp_addr *a, uint32_t src_ip, uint16_t dst_port)
+{
+    memcpy(a->src_mac, g_client_mac, 6);
+    memcpy(a->dst_mac, g_mac, 6);
+    a->src_ip = src_ip;
+    a->dst_ip = ip4(198, 18, 0, 11);
+    a->src_port = T_CLIENT_PORT;
+    a->dst_port = dst_port;
+}
+
+/* A frame holding msg (encoded with key, or unauthenticated) from src_ip. */
+static struct rte_mbuf *mk_msg(const struct msg *m, const struct wire_key *key, uint32_t src_ip)
+{
+    struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt.port.pool);
+    cr_assert(mb != NULL);
+    uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
+    size_t cap = rte_pktmbuf_tailroom(mb);
+    int n = wire_encode(m, key, buf + FRAME_UDP_PAYLOAD_OFF, cap - FRAME_UDP_PAYLOAD_OFF);
+    cr_assert_gt(n, 0, "wire_encode: %d", n);
+    struct frame_udp_addr a;
+    client_addr(&a, src_ip, T_PORT);
+    int len = frame_build_udp(buf, cap, &a, buf + FRAME_UDP_PAYLOAD_OFF, (size_t)n, 0);
+    cr_assert_gt(len, 0);
+    cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
+    return mb;
+}
+
+static struct rte_mbuf *mk_req(uint64_t client, uint64_t no, uint8_t op, const uint8_t *args,
+                               uint32_t alen, const struct wire_key *key, uint32_t src_ip)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_CLIENT_REQUEST;
+    m.hdr.cluster_id = T_CLUSTER;
+    m.u.request = (struct msg_client_request){client, no, 0, op, alen, args};
+    return mk_msg(&m, key, src_ip);
+}
+
+static struct rte_mbuf *mk_put(uint64_t client, uint64_t no, const char *k, const char *v)
+{
+    static uint8_t args[512];
+    int n = sm_kv_encode_put(args, sizeof(args), k, strlen(k), v, strlen(v));
+    cr_assert_gt(n, 0);
+    return mk_req(client, no, SM_KV_OP_PUT, args, (uint32_t)n, NULL, ip4(198, 18, 0, 1));
+}
+
+static struct rte_mbuf *mk_get(uint64_t client, uint64_t no, const char *k)
+{
+    static uint8_t args[512];
+    int n = sm_kv_encode_get(args, sizeof(args), k, strlen(k));
+    cr_assert_gt(n, 0);
+    return mk_req(client, no, SM_KV_OP_GET, args, (uint32_t)n, NULL, ip4(198, 18, 0, 1));
+}
+
+static void inject(struct rte_mbuf *m)
+{
+    cr_assert_eq(rte_ring_enqueue(g_rx, m), 0);
+}
+
+/* Runs every stage on this thread until the port's RX ring and the runtime rings are empty,
+ * then takes at most max frames off the port's TX ring. */
+static unsigned pump(struct rte_mbuf **out, unsigned max)
+{
+    for (int round = 0; round < 64; round++) {
+        uint32_t w = rt_stage_rx(&g_rt) + rt_stage_apply(&g_rt) + rt_stage_tx(&g_rt);
+        if (w == 0 && rte_ring_count(g_rx) == 0) {
+            break;
+        }
+    }
+    return rte_ring_dequeue_burst(g_tx, (void **)out, max, NULL);
+}
+
+/* Parses a reply frame into *fi and *m (pointers borrow mb). */
+static void parse_reply(struct rte_mbuf *mb, struct frame_info *fi, struct msg *m)
+{
+    int k = frame_parse(rte_pktmbuf_mtod(mb, const uint8_t *), mb->data_len, 0, fi);
+    cr_assert_eq(k, FRAME_KIND_UDP, "frame_parse: %d", k);
+    cr_assert_eq(wire_decode(fi->payload, fi->payload_len, m, NULL, 0), 0);
+    cr_assert_eq(m->hdr.type, MSG_CLIENT_REPLY);
+}
+
+static void free_all(struct rte_mbuf **m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        rte_pktmbuf_free(m[i]);
+    }
+}
+
+TestSuite(rt, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(rt, put_then_get_answered)
+{
+    struct rte_mbuf *out[8];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_put(5, 1, "key", "value"));
+    inject(mk_get(5, 2, "key"));
+    unsigned n = pump(out, 8);
+    cr_assert_eq(n, 2);
+    parse_reply(out[0], &fi, &m);
+    cr_assert_eq(m.u.reply.request_no, 1);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    parse_reply(out[1], &fi, &m);
+    cr_assert_eq(m.u.reply.client_id, 5);
+    cr_assert_eq(m.u.reply.request_no, 2);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.result_len, 5);
+    cr_assert_arr_eq(m.u.reply.result, "value", 5);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 2);
+    cr_assert_eq(net_stats_get(NET_CTR_REPLIES), 2);
+    free_all(out, n);
+}
+
+Test(rt, reply_goes_back_to_sender)
+{
+    struct rte_mbuf *out[2];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_get(5, 1, "absent"));
+    cr_assert_eq(pump(out, 2), 1);
+    parse_reply(out[0], &fi, &m);
+    cr_assert_arr_eq(fi.dst_mac, g_client_mac, 6);
+    cr_assert_arr_eq(fi.src_mac, g_mac, 6);
+    cr_assert_eq(fi.dst_ip, ip4(198, 18, 0, 1));
+    cr_assert_eq(fi.src_ip, ip4(198, 18, 0, 11));
+    cr_assert_eq(fi.dst_port, T_CLIENT_PORT);
+    cr_assert_eq(fi.src_port, T_PORT);
+    cr_assert_eq(m.hdr.sender, 1);
+    cr_assert_eq(m.hdr.cluster_id, T_CLUSTER);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_NOT_FOUND);
+    free_all(out, 1);
+}
+
+Test(rt, burst_answered_in_order)
+{
+    struct rte_mbuf *out[64];
+    char key[16];
+    for (unsigned i = 1; i <= 40; i++) {
+        snprintf(key, sizeof(key), "k%u", i);
+        inject(mk_put(9, i, key, "v"));
+    }
+    unsigned n = pump(out, 64);
+    cr_assert_eq(n, 40);
+    for (unsigned i = 0; i < n; i++) {
+        struct frame_info fi;
+        struct msg m;
+        parse_reply(out[i], &fi, &m);
+        cr_assert_eq(m.u.reply.request_no, i + 1);
+        cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    }
+    cr_assert_eq(sm_kv_count(g_sm), 40);
+    free_all(out, n);
+}
+
+Test(rt, retried_request_gets_saved_reply_and_is_not_reapplied)
+{
+    struct rte_mbuf *out[4];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_put(5, 1, "k", "one"));
+    inject(mk_put(5, 2, "k", "two"));
+    inject(mk_put(5, 1, "k", "one")); /* stale retry of request 1 */
+    inject(mk_get(5, 3, "k"));
+    unsigned n = pump(out, 4);
+    cr_assert_eq(n, 4);
+    parse_reply(out[2], &fi, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_SESSION_EXPIRED);
+    parse_reply(out[3], &fi, &m);
+    cr_assert_eq(m.u.reply.result_len, 3);
+    cr_assert_arr_eq(m.u.reply.result, "two", 3);
+    free_all(out, n);
+}
+
+Test(rt, duplicate_request_answered_from_session)
+{
+    struct rte_mbuf *out[4];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_put(6, 1, "d", "x"));
+    inject(mk_put(6, 1, "d", "x"));
+    unsigned n = pump(out, 4);
+    cr_assert_eq(n, 2);
+    parse_reply(out[1], &fi, &m);
+    cr_assert_eq(m.u.reply.request_no, 1);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(sm_kv_count(g_sm), 1);
+    free_all(out, n);
+}
+
+static struct rte_mbuf *mk_raw(const uint8_t *bytes, size_t len)
+{
+    struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt.port.pool);
+    cr_assert(mb != NULL);
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(mb, (uint16_t)len);
+    cr_assert(p != NULL);
+    memcpy(p, bytes, len);
+    return mb;
+}
+
+static struct rte_mbuf *mk_probe(uint32_t index)
+{
+    uint8_t payload[30];
+    memset(payload, 0xab, sizeof(payload));
+    uint32_t magic = FRAME_PROBE_MAGIC; /* little-endian host (x86) */
+    uint64_t tsc = 0x1122334455667788ull;
+    memcpy(payload + FRAME_PROBE_OFF, &magic, 4);
+    memcpy(payload + FRAME_PROBE_OFF + 4, &index, 4);
+    memcpy(payload + FRAME_PROBE_OFF + 8, &tsc, 8);
+    uint8_t buf[128];
+    struct frame_udp_addr a;
+    client_addr(&a, ip4(198, 18, 0, 1), FRAME_PROBE_PORT);
+    int len = frame_build_udp(buf, sizeof(buf), &a, payload, sizeof(payload), 0);
+    cr_assert_eq(len, 72);
+    return mk_raw(buf, (size_t)len);
+}
+
+Test(rt, probe_returned_with_addresses_swapped)
+{
+    struct rte_mbuf *out[4];
+    struct rte_mbuf *p = mk_probe(17);
+    uint8_t sent[72];
+    memcpy(sent, rte_pktmbuf_mtod(p, uint8_t *), 72);
+    inject(p);
+    cr_assert_eq(pump(out, 4), 1);
+    struct frame_info fi;
+    cr_assert_eq(out[0]->data_len, 72);
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(out[0], uint8_t *), 72, 0, &fi), FRAME_KIND_UDP);
+    cr_assert_arr_eq(fi.dst_mac, g_client_mac, 6);
+    cr_assert_eq(fi.dst_ip, ip4(198, 18, 0, 1));
+    cr_assert_eq(fi.src_port, FRAME_PROBE_PORT);
+    cr_assert_eq(fi.dst_port, T_CLIENT_PORT);
+    cr_assert_arr_eq(fi.payload + FRAME_PROBE_OFF, sent + 42 + FRAME_PROBE_OFF, 16);
+    cr_assert_eq(net_stats_get(NET_CTR_PROBES), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_REPLIES), 1);
+    free_all(out, 1);
+}
+
+Test(rt, probes_and_requests_keep_their_order)
+{
+    struct rte_mbuf *out[8];
+    inject(mk_probe(1));
+    inject(mk_put(5, 1, "a", "b"));
+    inject(mk_probe(2));
+    cr_assert_eq(pump(out, 8), 3);
+    struct frame_info fi;
+    struct msg m;
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(out[0], uint8_t *), 72, 0, &fi), FRAME_KIND_UDP);
+    cr_assert_eq(fi.src_port, FRAME_PROBE_PORT);
+    parse_reply(out[1], &fi, &m);
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(out[2], uint8_t *), 72, 0, &fi), FRAME_KIND_UDP);
+    uint32_t index;
+    memcpy(&index, fi.payload + FRAME_PROBE_OFF + 4, 4);
+    cr_assert_eq(index, 2);
+    free_all(out, 3);
+}
+
+Test(rt, arp_request_for_us_answered)
+{
+    uint8_t buf[64];
+    int len = frame_build_arp(buf, sizeof(buf), FRAME_ARP_OP_REQUEST, g_client_mac,
+                              ip4(198, 18, 0, 1), NULL, ip4(198, 18, 0, 11));
+    cr_assert_gt(len, 0);
+    inject(mk_raw(buf, (size_t)len));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 1);
+    struct frame_info fi;
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(out[0], uint8_t *), out[0]->data_len, 0, &fi),
+                 FRAME_KIND_ARP);
+    cr_assert_eq(fi.arp_op, FRAME_ARP_OP_REPLY);
+    cr_assert_arr_eq(fi.arp_sha, g_mac, 6);
+    cr_assert_eq(fi.src_ip, ip4(198, 18, 0, 11));
+    cr_assert_arr_eq(fi.dst_mac, g_client_mac, 6);
+    cr_assert_eq(net_stats_get(NET_CTR_ARP_REPLIES), 1);
+    free_all(out, 1);
+}
+
+Test(rt, arp_for_another_address_ignored)
+{
+    uint8_t buf[64];
+    int len = frame_build_arp(buf, sizeof(buf), FRAME_ARP_OP_REQUEST, g_client_mac,
+                              ip4(198, 18, 0, 1), NULL, ip4(198, 18, 0, 99));
+    inject(mk_raw(buf, (size_t)len));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_ARP_REPLIES), 0);
+}
+
+Test(rt, icmp_echo_answered)
+{
+    uint8_t buf[128];
+    struct frame_udp_addr a;
+    client_addr(&a, ip4(198, 18, 0, 1), 0);
+    int len =
+        frame_build_icmp_echo(buf, sizeof(buf), &a, 0x1234, 7, (const uint8_t *)"ping!", 5, 0);
+    cr_assert_gt(len, 0);
+    inject(mk_raw(buf, (size_t)len));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 1);
+    const uint8_t *r = rte_pktmbuf_mtod(out[0], const uint8_t *);
+    cr_assert_arr_eq(r, g_client_mac, 6);
+    const uint8_t *icmp = r + FRAME_ETH_HLEN + FRAME_IPV4_HLEN;
+    cr_assert_eq(icmp[0], FRAME_ICMP_ECHO_REPLY);
+    cr_assert_eq(frame_inet_csum(icmp, (size_t)(out[0]->data_len - 34)), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_ICMP_ECHO), 1);
+    free_all(out, 1);
+}
+
+Test(rt, truncated_frame_counted_and_dropped)
+{
+    struct rte_mbuf *good = mk_put(5, 1, "k", "v");
+    uint8_t bytes[256];
+    memcpy(bytes, rte_pktmbuf_mtod(good, uint8_t *), good->data_len);
+    uint16_t full = good->data_len;
+    rte_pktmbuf_free(good);
+    for (uint16_t cut = 1; cut < full; cut += 7) {
+        inject(mk_raw(bytes, cut));
+    }
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_gt(net_stats_malformed(), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 0);
+}
+
+Test(rt, bad_magic_and_wrong_cluster_counted)
+{
+    struct rte_mbuf *a = mk_put(5, 1, "k", "v");
+    rte_pktmbuf_mtod(a, uint8_t *)[FRAME_UDP_PAYLOAD_OFF] ^= 0xff;
+    /* Fix the UDP checksum: zero means none. */
+    rte_pktmbuf_mtod(a, uint8_t *)[40] = 0;
+    rte_pktmbuf_mtod(a, uint8_t *)[41] = 0;
+    inject(a);
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_CLIENT_REQUEST;
+    m.hdr.cluster_id = T_CLUSTER + 1;
+    m.u.request = (struct msg_client_request){5, 1, 0, MSG_OP_NOOP, 0, NULL};
+    inject(mk_msg(&m, NULL, ip4(198, 18, 0, 1)));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MALFORMED_MAGIC), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_MALFORMED_CLUSTER), 1);
+}
+
+Test(rt, bad_udp_checksum_counted)
+{
+    struct rte_mbuf *a = mk_put(5, 1, "k", "v");
+    rte_pktmbuf_mtod(a, uint8_t *)[a->data_len - 1] ^= 0x01;
+    inject(a);
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MALFORMED_CSUM), 1);
+}
+
+static struct rte_mbuf *mk_peer(const struct wire_key *key)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_TIMEOUT_NOW;
+    m.hdr.cluster_id = T_CLUSTER;
+    m.hdr.sender = 2;
+    m.u.timeout_now.term = 3;
+    return mk_msg(&m, key, ip4(198, 18, 0, 12));
+}
+
+Test(rt, peer_frame_without_cluster_mac_dropped)
+{
+    struct wire_key wrong;
+    memset(wrong.bytes, 0x22, sizeof(wrong.bytes));
+    inject(mk_peer(&wrong));
+    struct wire_key right;
+    memset(right.bytes, 0x11, sizeof(right.bytes));
+    inject(mk_peer(&right));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MAC_FAILURES), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_PEER_DROPS), 1);
+}
+
+Test(rt, unauthenticated_client_outside_subnets_refused)
+{
+    inject(mk_req(5, 1, MSG_OP_NOOP, NULL, 0, NULL, ip4(198, 19, 0, 1)));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_UNAUTHORIZED), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 0);
+}
+
+Test(rt, keyed_client_verified_and_answered_with_mac)
+{
+    struct wire_key k;
+    memset(k.bytes, 0x42, sizeof(k.bytes));
+    inject(mk_req(T_KEYED_CLIENT, 1, MSG_OP_NOOP, NULL, 0, &k, ip4(198, 19, 0, 1)));
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 1);
+    struct frame_info fi;
+    struct msg m;
+    parse_reply(out[0], &fi, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(wire_verify(fi.payload, fi.payload_len, &k), 0);
+    free_all(out, 1);
+}
+
+Test(rt, keyed_client_with_bad_mac_refused)
+{
+    struct wire_key k;
+    memset(k.bytes, 0x43, sizeof(k.bytes));
+    inject(mk_req(T_KEYED_CLIENT, 1, MSG_OP_NOOP, NULL, 0, &k, ip4(198, 18, 0, 1)));
+    inject(mk_req(77, 1, MSG_OP_NOOP, NULL, 0, &k, ip4(198, 18, 0, 1))); /* no key known */
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MAC_FAILURES), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_UNAUTHORIZED), 1);
+}
+
+Test(rt, frame_for_another_mac_ignored)
+{
+    struct rte_mbuf *a = mk_put(5, 1, "k", "v");
+    rte_pktmbuf_mtod(a, uint8_t *)[5] ^= 0x01;
+    inject(a);
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_RX_IGNORED), 1);
+}
+
+Test(rt, full_request_ring_drops_and_counts)
+{
+    /* Restart with a 64-entry ring and 128-frame RX bursts. */
+    rt_fini(&g_rt);
+    sm_destroy(g_sm);
+    g_conf.replica.ring_size = 64;
+    g_conf.replica.rx_burst = 128;
+    rt_up();
+    for (unsigned i = 1; i <= 128; i++) {
+        inject(mk_put(5, i, "k", "v"));
+    }
+    cr_assert_eq(rt_stage_rx(&g_rt), 128);
+    uint64_t queued = net_stats_get(NET_CTR_REQUESTS);
+    cr_assert_eq(queued, 63); /* an rte_ring of size 64 holds 63 */
+    cr_assert_eq(net_stats_get(NET_CTR_RING_FULL), 128 - queued);
+    struct rte_mbuf *out[128];
+    cr_assert_eq(pump(out, 128), 63);
+    free_all(out, 63);
+}
+
+/* ---- stages on lcores ---------------------------------------------------------------- */
+
+static void *drive(void *arg)
+{
+    unsigned *answered = arg;
+    struct rte_mbuf *out[32];
+    for (unsigned i = 1; i <= 100; i++) {
+        while (rte_ring_enqueue(g_rx, mk_put(5, i, "k", "v")) != 0) {
+            sched_yield();
+        }
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (*answered < 100) {
+        unsigned n = rte_ring_dequeue_burst(g_tx, (void **)out, 32, NULL);
+        free_all(out, n);
+        *answered += n;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > 10) {
+            break;
+        }
+        if (n == 0) {
+            sched_yield();
+        }
+    }
+    rt_request_stop(&g_rt);
+    return NULL;
+}
+
+static void run_mapped(uint32_t rx, uint32_t apply, uint32_t tx)
+{
+    rt_fini(&g_rt);
+    sm_destroy(g_sm);
+    g_conf.replica.rx_lcore = rx;
+    g_conf.replica.apply_lcore = apply;
+    g_conf.replica.tx_lcore = tx;
+    rt_up();
+    unsigned answered = 0;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, drive, &answered), 0);
+    cr_assert_eq(rt_run(&g_rt), 0);
+    pthread_join(th, NULL);
+    cr_assert_eq(answered, 100);
+    cr_assert_eq(sm_kv_count(g_sm), 1);
+}
+
+Test(rt, all_stages_on_the_main_lcore)
+{
+    run_mapped(0, 0, 0);
+}
+
+Test(rt, stages_split_over_two_lcores)
+{
+    run_mapped(1, 0, 1);
+}
+
+Test(rt, all_stages_on_a_worker_lcore)
+{
+    run_mapped(1, 1, 1);
+}
+
+Test(rt, stage_on_a_missing_lcore_is_a_config_error)
+{
+    rt_fini(&g_rt);
+    struct ordo_errmsg e = {{0}};
+    g_conf.replica.apply_lcore = 5;
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), ORDO_ECONFIG);
+    cr_assert(strstr(e.text, "apply_lcore") != NULL, "%s", e.text);
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 9, g_sm, &e), ORDO_ECONFIG);
+    g_conf.replica.apply_lcore = 0;
+    ring_port();
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), 0, "%s", e.text);
+}
