@@ -17,12 +17,14 @@
 #define SM_KV_SLOTS_MIN 16u
 #define SM_KV_SNAP_MAGIC 0x53564b4fu /* "OKVS" in little-endian byte order */
 #define SM_KV_SNAP_VERSION 1u
-#define SM_KV_SNAP_HEADER_LEN 20u /* magic u32, version u16, flags u16, value_max u32, count u64   \
-                                   */
-#define SM_KV_PAIR_OVERHEAD 6u    /* key_len u16, value_len u32 */
+#define SM_KV_SNAP_HEADER_LEN                                                                      \
+    20u                        /* magic u32, version u16, flags u16, value_max u32, count u64      \
+                                */
+#define SM_KV_PAIR_OVERHEAD 6u /* key_len u16, value_len u32 */
 
-/* One stored pair: key then value in data[], and its digest lanes so that an overwrite or a
- * delete subtracts them without hashing again. */
+/* One stored pair: data[] holds key_len (u16 LE), key, value (the bytes the digest hashes,
+ * and the snapshot's own pair encoding up to the value length), and its digest lanes so
+ * that an overwrite or a delete subtracts them without hashing again. */
 struct sm_kv_rec {
     uint64_t lanes[SM_KV_LANES];
     uint32_t key_len;
@@ -51,9 +53,13 @@ struct sm_kv {
 
 static const struct sm_ops sm_kv_ops;
 
-/* Fixed keys: every replica must derive the same digest; the table hash only has to be
- * the same within one process. Both are domain separators, not secrets. */
-static const uint8_t sm_kv_digest_key[crypto_generichash_KEYBYTES] = "ordo-kv-pair-digest-v1";
+/* Domain separators (BLAKE2b personalization: free, unlike a key, which costs a block).
+ * Every replica must derive the same digest; the table hash only has to be the same
+ * within one process. None is a secret. */
+static const uint8_t sm_kv_pair_personal[crypto_generichash_blake2b_PERSONALBYTES] =
+    "ordo-kv-pair-v1";
+static const uint8_t sm_kv_state_personal[crypto_generichash_blake2b_PERSONALBYTES] =
+    "ordo-kv-state-1";
 static const uint8_t sm_kv_table_key[crypto_shorthash_KEYBYTES] = "ordo-kv-table-1";
 
 static struct sm_kv *sm_kv_of(struct sm *sm)
@@ -221,18 +227,14 @@ static uint64_t sm_kv_hash(const uint8_t *key, uint32_t key_len)
     return sm_stream_rd64(h);
 }
 
-/* Keyed BLAKE2b of (key_len u16 LE, key, value): the length prefix keeps (key, value)
+/* BLAKE2b-256 of (key_len u16 LE, key, value): the length prefix keeps (key, value)
  * splits apart; the 32 bytes become four 64-bit lanes of the multiset sum. */
 static void sm_kv_rec_lanes(struct sm_kv_rec *rec)
 {
-    crypto_generichash_state hs;
-    uint8_t len[2];
     uint8_t out[8 * SM_KV_LANES];
-    sm_stream_le16(len, (uint16_t)rec->key_len);
-    crypto_generichash_init(&hs, sm_kv_digest_key, sizeof(sm_kv_digest_key), sizeof(out));
-    crypto_generichash_update(&hs, len, sizeof(len));
-    crypto_generichash_update(&hs, rec->data, (size_t)rec->key_len + rec->value_len);
-    crypto_generichash_final(&hs, out, sizeof(out));
+    crypto_generichash_blake2b_salt_personal(out, sizeof(out), rec->data,
+                                             2u + (size_t)rec->key_len + rec->value_len, NULL, 0,
+                                             NULL, sm_kv_pair_personal);
     for (unsigned i = 0; i < SM_KV_LANES; i++) {
         rec->lanes[i] = sm_stream_rd64(out + 8 * i);
     }
@@ -240,21 +242,32 @@ static void sm_kv_rec_lanes(struct sm_kv_rec *rec)
 
 static struct sm_kv_rec *sm_kv_rec_new(uint32_t key_len, uint32_t value_len)
 {
-    struct sm_kv_rec *rec = mem_alloc(sizeof(*rec) + key_len + value_len);
+    struct sm_kv_rec *rec = mem_alloc(sizeof(*rec) + 2u + key_len + value_len);
     if (rec != NULL) {
         rec->key_len = key_len;
         rec->value_len = value_len;
+        sm_stream_le16(rec->data, (uint16_t)key_len);
     }
     return rec;
+}
+
+static uint8_t *sm_kv_rec_key(struct sm_kv_rec *rec)
+{
+    return rec->data + 2;
+}
+
+static uint8_t *sm_kv_rec_value_mut(struct sm_kv_rec *rec)
+{
+    return rec->data + 2 + rec->key_len;
 }
 
 static struct sm_kv_rec *sm_kv_rec_make(const struct sm_kv_args *a)
 {
     struct sm_kv_rec *rec = sm_kv_rec_new(a->key_len, a->value_len);
     if (rec != NULL) {
-        memcpy(rec->data, a->key, a->key_len);
+        memcpy(sm_kv_rec_key(rec), a->key, a->key_len);
         if (a->value_len > 0) {
-            memcpy(rec->data + a->key_len, a->value, a->value_len);
+            memcpy(sm_kv_rec_value_mut(rec), a->value, a->value_len);
         }
         sm_kv_rec_lanes(rec);
     }
@@ -263,7 +276,7 @@ static struct sm_kv_rec *sm_kv_rec_make(const struct sm_kv_args *a)
 
 static const uint8_t *sm_kv_rec_value(const struct sm_kv_rec *rec)
 {
-    return rec->data + rec->key_len;
+    return rec->data + 2 + rec->key_len;
 }
 
 static void sm_kv_account(struct sm_kv *kv, const struct sm_kv_rec *rec, int add)
@@ -283,8 +296,8 @@ static void sm_kv_digest_of(const uint64_t lanes[SM_KV_LANES], uint64_t count,
     for (unsigned i = 0; i < SM_KV_LANES; i++) {
         sm_stream_le64(buf + 8 + 8 * i, lanes[i]);
     }
-    crypto_generichash(out, MSG_DIGEST_LEN, buf, sizeof(buf), sm_kv_digest_key,
-                       sizeof(sm_kv_digest_key));
+    crypto_generichash_blake2b_salt_personal(out, MSG_DIGEST_LEN, buf, sizeof(buf), NULL, 0, NULL,
+                                             sm_kv_state_personal);
 }
 
 static void sm_kv_digest(const struct sm *sm, uint8_t out[MSG_DIGEST_LEN])
@@ -336,7 +349,7 @@ static uint64_t sm_kv_table_find(const struct sm_kv_table *t, uint64_t hash, con
             break;
         }
         if (s->hash == hash && s->rec->key_len == key_len &&
-            memcmp(s->rec->data, key, key_len) == 0) {
+            memcmp(s->rec->data + 2, key, key_len) == 0) {
             *found = 1;
             return i;
         }
@@ -427,7 +440,7 @@ static int sm_kv_set(struct sm_kv *kv, const struct sm_kv_args *a)
         /* Same size: overwrite in place, no allocation on the common update path. */
         sm_kv_account(kv, old, 0);
         if (a->value_len > 0) {
-            memmove(old->data + old->key_len, a->value, a->value_len);
+            memmove(sm_kv_rec_value_mut(old), a->value, a->value_len);
         }
         sm_kv_rec_lanes(old);
         sm_kv_account(kv, old, 1);
@@ -583,8 +596,8 @@ static int sm_kv_snapshot_write(const struct sm *sm, sm_sink_fn sink, void *ctx)
         if (rec == NULL) {
             continue;
         }
-        sm_stream_put_u16(&w, (uint16_t)rec->key_len);
-        sm_stream_put(&w, rec->data, rec->key_len);
+        /* data[] starts with key_len u16 LE and the key: the snapshot's encoding. */
+        sm_stream_put(&w, rec->data, 2u + rec->key_len);
         sm_stream_put_u32(&w, rec->value_len);
         sm_stream_put(&w, sm_kv_rec_value(rec), rec->value_len);
         pairs++;
@@ -643,11 +656,11 @@ static int sm_kv_snapshot_pair(struct sm_stream_reader *r, uint32_t value_max,
     if (rec == NULL) {
         return -ENOMEM;
     }
-    memcpy(rec->data, key, key_len);
-    rc = sm_stream_get(r, rec->data + key_len, value_len);
-    uint64_t hash = sm_kv_hash(rec->data, key_len);
+    memcpy(sm_kv_rec_key(rec), key, key_len);
+    rc = sm_stream_get(r, sm_kv_rec_value_mut(rec), value_len);
+    uint64_t hash = sm_kv_hash(key, key_len);
     if (rc == 0) {
-        (void)sm_kv_table_find(t, hash, rec->data, key_len, &found);
+        (void)sm_kv_table_find(t, hash, key, key_len, &found);
         rc = found ? ORDO_ECORRUPT : sm_kv_table_reserve(t);
     }
     if (rc != 0) {
