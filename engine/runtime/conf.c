@@ -1394,7 +1394,7 @@ static int conf_check_clients(struct conf_ctx *ctx)
         return conf_fail(ctx, "allow", "has no effect with auth = mac (use auth = optional)");
     }
     if (c->auth == CONF_AUTH_MAC && c->keys_n == 0) {
-        return conf_fail(ctx, "auth", "mac (the default) needs at least one key.<client_id>");
+        return conf_fail(ctx, "auth", "mac needs at least one key.<client_id> entry");
     }
     return 0;
 }
