@@ -236,7 +236,7 @@ static void sm_kv_rec_lanes(struct sm_kv_rec *rec)
                                              2u + (size_t)rec->key_len + rec->value_len, NULL, 0,
                                              NULL, sm_kv_pair_personal);
     for (unsigned i = 0; i < SM_KV_LANES; i++) {
-        rec->lanes[i] = sm_stream_rd64(out + 8 * i);
+        rec->lanes[i] = sm_stream_rd64(out + (size_t)8 * i);
     }
 }
 
@@ -294,7 +294,7 @@ static void sm_kv_digest_of(const uint64_t lanes[SM_KV_LANES], uint64_t count,
     uint8_t buf[8 + 8 * SM_KV_LANES];
     sm_stream_le64(buf, count);
     for (unsigned i = 0; i < SM_KV_LANES; i++) {
-        sm_stream_le64(buf + 8 + 8 * i, lanes[i]);
+        sm_stream_le64(buf + 8 + (size_t)8 * i, lanes[i]);
     }
     crypto_generichash_blake2b_salt_personal(out, MSG_DIGEST_LEN, buf, sizeof(buf), NULL, 0, NULL,
                                              sm_kv_state_personal);
