@@ -558,9 +558,10 @@ static int encode_check(const struct msg *m, const struct wire_key *key)
 int wire_encode(const struct msg *m, const struct wire_key *key, uint8_t *buf, size_t cap)
 {
     size_t body_len = 0;
-    int rc = encode_check(m, key);
+    /* Bounds first: the field checks walk the entries, so their count must be sane. */
+    int rc = body_len_of(m, &body_len);
     if (rc == 0) {
-        rc = body_len_of(m, &body_len);
+        rc = encode_check(m, key);
     }
     if (rc < 0) {
         return rc;
@@ -630,6 +631,11 @@ int wire_peek_header(const uint8_t *buf, size_t len, struct msg_header *hdr)
     }
     if (msg_type_is_peer(hdr->type) &&
         (!(hdr->flags & MSG_HDR_MAC) || hdr->sender == MSG_NODE_NONE)) {
+        return ORDO_EMALFORMED;
+    }
+    /* Without the flag the MAC field must be zero, so every accepted message has exactly
+     * one encoding (the fuzz target checks re-encoding byte for byte). */
+    if (!(hdr->flags & MSG_HDR_MAC) && !sodium_is_zero(buf + WIRE_MAC_OFF, MSG_MAC_LEN)) {
         return ORDO_EMALFORMED;
     }
     return 0;

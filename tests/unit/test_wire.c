@@ -1,0 +1,454 @@
+/* Unit tests of the wire codec: round trips of every message type, rejection of every
+ * truncation, corruption and header error, MAC and cluster checks, drop counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "engine/err.h"
+#include "engine/wire.h"
+#include "tests/unit/wire_sample.h"
+
+#define VARIANTS 8u
+
+static struct wire_sample sample;
+static uint8_t frame[WIRE_MSG_LEN_MAX];
+static struct msg_entry entries[MSG_ENTRIES_MAX];
+
+static void setup(void)
+{
+    cr_assert_eq(wire_init(), 0);
+}
+
+TestSuite(wire, .init = setup);
+
+/* Encodes (type, variant) with the cluster key (peers) or without (clients). */
+static int encode_sample(uint8_t type, uint32_t variant, const struct wire_key *key)
+{
+    wire_sample_fill(&sample, type, variant);
+    int n = wire_encode(&sample.m, key, frame, sizeof(frame));
+    cr_assert_gt(n, 0, "encode type %u variant %u: %s", type, variant, ordo_strerror(n));
+    cr_assert_eq((size_t)n, wire_encoded_len(&sample.m));
+    return n;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void round_trip(uint8_t type)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    for (uint32_t v = 0; v < VARIANTS; v++) {
+        int n = encode_sample(type, v, &key);
+        struct msg out;
+        int rc = wire_decode(frame, (size_t)n, &out, entries, MSG_ENTRIES_MAX);
+        cr_assert_eq(rc, 0, "decode type %u variant %u: %s", type, v, ordo_strerror(rc));
+        const char *d = wire_sample_diff(&sample.m, &out);
+        cr_assert_null(d, "type %u variant %u: field %s differs", type, v, d);
+        cr_assert_eq(out.hdr.version, WIRE_VERSION);
+        cr_assert_eq(out.hdr.body_len, (uint32_t)n - WIRE_HDR_LEN);
+        cr_assert(out.hdr.flags & MSG_HDR_MAC);
+        cr_assert_eq(wire_verify(frame, (size_t)n, &key), 0);
+    }
+}
+
+Test(wire, round_trip_client_request)
+{
+    round_trip(MSG_CLIENT_REQUEST);
+}
+Test(wire, round_trip_client_reply)
+{
+    round_trip(MSG_CLIENT_REPLY);
+}
+Test(wire, round_trip_redirect)
+{
+    round_trip(MSG_REDIRECT);
+}
+Test(wire, round_trip_vote_request)
+{
+    round_trip(MSG_VOTE_REQUEST);
+}
+Test(wire, round_trip_vote_response)
+{
+    round_trip(MSG_VOTE_RESPONSE);
+}
+Test(wire, round_trip_append_entries)
+{
+    round_trip(MSG_APPEND_ENTRIES);
+}
+Test(wire, round_trip_append_response)
+{
+    round_trip(MSG_APPEND_RESPONSE);
+}
+Test(wire, round_trip_install_snapshot)
+{
+    round_trip(MSG_INSTALL_SNAPSHOT);
+}
+Test(wire, round_trip_install_snapshot_response)
+{
+    round_trip(MSG_INSTALL_SNAPSHOT_RESPONSE);
+}
+Test(wire, round_trip_timeout_now)
+{
+    round_trip(MSG_TIMEOUT_NOW);
+}
+Test(wire, round_trip_heartbeat)
+{
+    round_trip(MSG_HEARTBEAT);
+}
+Test(wire, round_trip_heartbeat_response)
+{
+    round_trip(MSG_HEARTBEAT_RESPONSE);
+}
+
+Test(wire, client_message_without_key_has_zero_mac_and_no_flag)
+{
+    int n = encode_sample(MSG_CLIENT_REQUEST, 3, NULL);
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, NULL, 0), 0);
+    cr_assert_eq(out.hdr.flags & MSG_HDR_MAC, 0);
+    for (size_t i = 0; i < MSG_MAC_LEN; i++) {
+        cr_assert_eq(frame[WIRE_MAC_OFF + i], 0);
+    }
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    cr_assert_eq(wire_verify(frame, (size_t)n, &key), ORDO_EBADMAC);
+}
+
+Test(wire, magic_reads_ordo_in_memory)
+{
+    int n = encode_sample(MSG_TIMEOUT_NOW, 0, &(struct wire_key){{1}});
+    cr_assert_gt(n, 4);
+    cr_assert_eq(memcmp(frame, "ORDO", 4), 0);
+}
+
+/* Every strict prefix is rejected: as sent (the header's body_len then disagrees), and
+ * with body_len patched to the prefix so the body decoders must catch it themselves. */
+Test(wire, every_truncation_is_rejected)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    static uint8_t copy[WIRE_MSG_LEN_MAX];
+    for (size_t t = 0; t < wire_sample_types_n; t++) {
+        for (uint32_t v = 0; v < VARIANTS; v += 3) {
+            int n = encode_sample(wire_sample_types[t], v, &key);
+            for (int len = 0; len < n; len++) {
+                struct msg out;
+                int rc = wire_decode(frame, (size_t)len, &out, entries, MSG_ENTRIES_MAX);
+                cr_assert_lt(rc, 0, "type %u len %d of %d accepted", wire_sample_types[t], len, n);
+                if (len < (int)WIRE_HDR_LEN) {
+                    continue;
+                }
+                memcpy(copy, frame, (size_t)len);
+                put_le32(copy + 16, (uint32_t)len - WIRE_HDR_LEN);
+                rc = wire_decode(copy, (size_t)len, &out, entries, MSG_ENTRIES_MAX);
+                cr_assert(rc == ORDO_ETRUNCATED || rc == ORDO_EMALFORMED,
+                          "type %u patched len %d of %d: %d", wire_sample_types[t], len, n, rc);
+            }
+        }
+    }
+}
+
+Test(wire, trailing_garbage_is_rejected)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    for (size_t t = 0; t < wire_sample_types_n; t++) {
+        int n = encode_sample(wire_sample_types[t], 2, &key);
+        frame[n] = 0xab;
+        struct msg out;
+        cr_assert_eq(wire_decode(frame, (size_t)n + 1, &out, entries, MSG_ENTRIES_MAX),
+                     ORDO_EMALFORMED);
+        put_le32(frame + 16, (uint32_t)n + 1 - WIRE_HDR_LEN);
+        cr_assert_eq(wire_decode(frame, (size_t)n + 1, &out, entries, MSG_ENTRIES_MAX),
+                     ORDO_EMALFORMED, "type %u", wire_sample_types[t]);
+    }
+}
+
+/* splitmix64 for the bit-flip positions; the seed is printed on failure. */
+static uint64_t flip_rng(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A flipped message is rejected, or decodes to a message that re-encodes to the very
+ * same bytes (outside the MAC field) and decodes again. */
+static void check_flipped(const uint8_t *buf, size_t len, const struct wire_key *key, uint64_t seed)
+{
+    static uint8_t again[WIRE_MSG_LEN_MAX];
+    static struct msg_entry entries2[MSG_ENTRIES_MAX];
+    struct msg out;
+    struct msg out2;
+    if (wire_decode(buf, len, &out, entries, MSG_ENTRIES_MAX) != 0) {
+        return;
+    }
+    int mac = (out.hdr.flags & MSG_HDR_MAC) != 0;
+    int n = wire_encode(&out, mac ? key : NULL, again, sizeof(again));
+    cr_assert_eq(n, (int)len, "seed %llu: re-encode gave %d", (unsigned long long)seed, n);
+    cr_assert_eq(memcmp(again, buf, WIRE_MAC_OFF), 0, "seed %llu", (unsigned long long)seed);
+    cr_assert_eq(memcmp(again + WIRE_HDR_LEN, buf + WIRE_HDR_LEN, len - WIRE_HDR_LEN), 0);
+    cr_assert_eq(wire_decode(again, (size_t)n, &out2, entries2, MSG_ENTRIES_MAX), 0);
+    cr_assert_null(wire_sample_diff(&out, &out2), "seed %llu", (unsigned long long)seed);
+}
+
+Test(wire, random_bit_flips_never_crash)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    static uint8_t copy[WIRE_MSG_LEN_MAX];
+    uint64_t seed = 20261125;
+    for (size_t t = 0; t < wire_sample_types_n; t++) {
+        for (uint32_t v = 0; v < VARIANTS; v++) {
+            int n = encode_sample(wire_sample_types[t], v, &key);
+            for (int i = 0; i < 300; i++) {
+                memcpy(copy, frame, (size_t)n);
+                uint64_t r = flip_rng(&seed);
+                /* Bias towards the header and the first body bytes, where lengths live. */
+                size_t span = (r & 1) ? (size_t)n : (n < 80 ? (size_t)n : 80u);
+                for (int k = 0; k < 1 + (int)((r >> 1) % 3); k++) {
+                    size_t bit = flip_rng(&seed) % (span * 8);
+                    copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+                }
+                check_flipped(copy, (size_t)n, &key, seed);
+                /* Two flips of one bit cancel out: only a changed message must fail. */
+                if (memcmp(copy, frame, (size_t)n) != 0) {
+                    cr_assert_neq(wire_verify(copy, (size_t)n, &key), 0,
+                                  "flipped message passed the MAC, seed %llu",
+                                  (unsigned long long)seed);
+                }
+            }
+        }
+    }
+}
+
+Test(wire, wrong_key_is_rejected)
+{
+    struct wire_key key;
+    struct wire_key other;
+    wire_sample_key(&key, 1);
+    wire_sample_key(&other, 2);
+    int n = encode_sample(MSG_APPEND_ENTRIES, 3, &key);
+    cr_assert_eq(wire_verify(frame, (size_t)n, &key), 0);
+    cr_assert_eq(wire_verify(frame, (size_t)n, &other), ORDO_EBADMAC);
+}
+
+Test(wire, tampered_body_or_mac_is_rejected)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    int n = encode_sample(MSG_VOTE_REQUEST, 1, &key);
+    frame[n - 1] ^= 1;
+    cr_assert_eq(wire_verify(frame, (size_t)n, &key), ORDO_EBADMAC);
+    frame[n - 1] ^= 1;
+    frame[WIRE_MAC_OFF] ^= 0x80;
+    cr_assert_eq(wire_verify(frame, (size_t)n, &key), ORDO_EBADMAC);
+}
+
+Test(wire, wrong_cluster_is_rejected)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    int n = encode_sample(MSG_HEARTBEAT, 1, &key);
+    cr_assert_eq(wire_check_cluster(frame, (size_t)n, 0x2a), 0);
+    cr_assert_eq(wire_check_cluster(frame, (size_t)n, 0x2b), ORDO_ECLUSTER);
+    cr_assert_eq(wire_check_cluster(frame, WIRE_HDR_LEN - 1, 0x2a), ORDO_ETRUNCATED);
+}
+
+static int decode_patched(size_t off, uint8_t value, size_t len)
+{
+    struct msg out;
+    frame[off] = value;
+    return wire_decode(frame, len, &out, entries, MSG_ENTRIES_MAX);
+}
+
+Test(wire, header_errors_have_distinct_codes)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    int n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(0, 'X', (size_t)n), ORDO_EBADMAGIC);
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(4, 2, (size_t)n), ORDO_EVERSION);
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(5, 99, (size_t)n), ORDO_EBADTYPE);
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(20, 1, (size_t)n), ORDO_EMALFORMED, "reserved != 0");
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(6, 0x03, (size_t)n), ORDO_EMALFORMED, "unknown flag");
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    cr_assert_eq(decode_patched(6, 0x00, (size_t)n), ORDO_EMALFORMED, "peer without MAC");
+    n = encode_sample(MSG_TIMEOUT_NOW, 0, &key);
+    frame[12] = frame[13] = frame[14] = frame[15] = 0;
+    cr_assert_eq(decode_patched(12, 0, (size_t)n), ORDO_EMALFORMED, "peer sender 0");
+    n = encode_sample(MSG_CLIENT_REQUEST, 0, NULL);
+    cr_assert_eq(decode_patched(WIRE_MAC_OFF + 3, 1, (size_t)n), ORDO_EMALFORMED, "stray MAC");
+    cr_assert_eq(decode_patched(0, 'O', WIRE_HDR_LEN - 1), ORDO_ETRUNCATED);
+}
+
+Test(wire, oversized_input_is_rejected)
+{
+    static uint8_t big[WIRE_MSG_LEN_MAX + 1];
+    struct msg out;
+    int n = encode_sample(MSG_CLIENT_REQUEST, 1, NULL);
+    memcpy(big, frame, (size_t)n);
+    cr_assert_eq(wire_decode(big, sizeof(big), &out, NULL, 0), ORDO_ETOOBIG);
+    put_le32(frame + 16, WIRE_BODY_LEN_MAX + 1);
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, NULL, 0), ORDO_ETOOBIG);
+}
+
+Test(wire, counts_over_limits_are_too_big)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    struct msg out;
+    int n = encode_sample(MSG_APPEND_ENTRIES, 1, &key);
+    put_le32(frame + WIRE_HDR_LEN + 32, MSG_ENTRIES_MAX + 1);
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, entries, MSG_ENTRIES_MAX), ORDO_ETOOBIG);
+    n = encode_sample(MSG_INSTALL_SNAPSHOT, 3, &key);
+    frame[WIRE_HDR_LEN + 41] = MSG_NODES_MAX + 1;
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, entries, MSG_ENTRIES_MAX), ORDO_ETOOBIG);
+}
+
+Test(wire, entries_over_caller_capacity_is_no_space)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    struct msg out;
+    int n = encode_sample(MSG_APPEND_ENTRIES, 7, &key);
+    cr_assert_eq(sample.m.u.append.n_entries, MSG_ENTRIES_MAX);
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, entries, 4), ORDO_ENOSPACE);
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, entries, MSG_ENTRIES_MAX), 0);
+}
+
+Test(wire, variable_length_past_body_is_truncated)
+{
+    struct msg out;
+    int n = encode_sample(MSG_CLIENT_REQUEST, 1, NULL);
+    put_le32(frame + WIRE_HDR_LEN + 19, 0xffffffffu);
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, NULL, 0), ORDO_ETRUNCATED);
+}
+
+Test(wire, field_values_out_of_range_are_malformed)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    int n = encode_sample(MSG_VOTE_RESPONSE, 1, &key);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 8, 2, (size_t)n), ORDO_EMALFORMED, "granted 2");
+    n = encode_sample(MSG_CLIENT_REPLY, 1, NULL);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 16, 200, (size_t)n), ORDO_EMALFORMED, "status");
+    n = encode_sample(MSG_CLIENT_REQUEST, 1, NULL);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 16, 0x80, (size_t)n), ORDO_EMALFORMED, "flags");
+    n = encode_sample(MSG_APPEND_ENTRIES, 1, &key);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 36 + 8, 9, (size_t)n), ORDO_EMALFORMED,
+                 "entry type");
+    n = encode_sample(MSG_INSTALL_SNAPSHOT, 3, &key);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 46 + 4, 7, (size_t)n), ORDO_EMALFORMED, "role");
+}
+
+Test(wire, snapshot_chunk_beyond_total_is_malformed)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    wire_sample_fill(&sample, MSG_INSTALL_SNAPSHOT, 2);
+    cr_assert_gt(sample.m.u.snapshot.chunk_len, 0);
+    sample.m.u.snapshot.total_len = sample.m.u.snapshot.offset;
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, sizeof(frame)), -EINVAL);
+    sample.m.u.snapshot.total_len = sample.m.u.snapshot.offset + sample.m.u.snapshot.chunk_len;
+    int n = wire_encode(&sample.m, &key, frame, sizeof(frame));
+    cr_assert_gt(n, 0);
+    /* total_len 0: the non-empty chunk cannot lie inside the snapshot. */
+    memset(frame + WIRE_HDR_LEN + 24, 0, 8);
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 24, 0, (size_t)n), ORDO_EMALFORMED);
+}
+
+Test(wire, encode_rejects_bad_messages)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    wire_sample_fill(&sample, MSG_HEARTBEAT, 0);
+    cr_assert_eq(wire_encode(&sample.m, NULL, frame, sizeof(frame)), -EINVAL, "peer no key");
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, WIRE_HDR_LEN + 10), ORDO_ENOSPACE);
+    sample.m.hdr.sender = MSG_NODE_NONE;
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, sizeof(frame)), -EINVAL, "sender 0");
+    sample.m.hdr.type = 77;
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, sizeof(frame)), ORDO_EBADTYPE);
+    cr_assert_eq(wire_encoded_len(&sample.m), 0);
+    wire_sample_fill(&sample, MSG_APPEND_ENTRIES, 7);
+    sample.m.u.append.n_entries = MSG_ENTRIES_MAX + 1;
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, sizeof(frame)), ORDO_ETOOBIG);
+    wire_sample_fill(&sample, MSG_APPEND_ENTRIES, 3);
+    sample.entries[0].index++;
+    cr_assert_eq(wire_encode(&sample.m, &key, frame, sizeof(frame)), -EINVAL, "index gap");
+    wire_sample_fill(&sample, MSG_CLIENT_REQUEST, 1);
+    sample.m.u.request.args_len = WIRE_BODY_LEN_MAX;
+    cr_assert_eq(wire_encode(&sample.m, NULL, frame, sizeof(frame)), ORDO_ETOOBIG);
+}
+
+Test(wire, config_round_trip_and_rejects)
+{
+    struct msg_config c = {3, {{1, MSG_ROLE_VOTER}, {2, MSG_ROLE_VOTER}, {9, MSG_ROLE_LEARNER}}};
+    struct msg_config out;
+    uint8_t buf[WIRE_CONFIG_LEN_MAX];
+    int n = wire_config_encode(&c, buf, sizeof(buf));
+    cr_assert_eq(n, 16);
+    cr_assert_eq(wire_config_decode(buf, (size_t)n, &out), 0);
+    cr_assert_eq(out.n, c.n);
+    for (uint32_t i = 0; i < c.n; i++) {
+        cr_assert_eq(out.servers[i].id, c.servers[i].id);
+        cr_assert_eq(out.servers[i].role, c.servers[i].role);
+    }
+    cr_assert_eq(wire_config_decode(buf, (size_t)n - 1, &out), ORDO_ETRUNCATED);
+    buf[n] = 0;
+    cr_assert_eq(wire_config_decode(buf, (size_t)n + 1, &out), ORDO_EMALFORMED, "trailing");
+    buf[6] = 1; /* server 2 becomes a second server 1 */
+    cr_assert_eq(wire_config_decode(buf, (size_t)n, &out), ORDO_EMALFORMED, "duplicate");
+    c.servers[1].id = 1;
+    cr_assert_eq(wire_config_encode(&c, buf, sizeof(buf)), -EINVAL);
+    c.n = MSG_NODES_MAX + 1;
+    cr_assert_eq(wire_config_encode(&c, buf, sizeof(buf)), ORDO_ETOOBIG);
+    buf[0] = MSG_NODES_MAX + 1;
+    cr_assert_eq(wire_config_decode(buf, sizeof(buf), &out), ORDO_ETOOBIG);
+}
+
+Test(wire, counters_count_by_reason)
+{
+    struct wire_counters c;
+    memset(&c, 0, sizeof(c));
+    const int codes[] = {0,
+                         ORDO_EMALFORMED,
+                         ORDO_ETRUNCATED,
+                         ORDO_EBADMAGIC,
+                         ORDO_EVERSION,
+                         ORDO_EBADTYPE,
+                         ORDO_EBADMAC,
+                         ORDO_ECLUSTER,
+                         ORDO_ETOOBIG,
+                         ORDO_ECHECKSUM,
+                         ORDO_ENOSPACE,
+                         -EINVAL};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        wire_count(&c, codes[i]);
+    }
+    wire_count(&c, ORDO_EBADMAC);
+    cr_assert_eq(c.ok, 1);
+    cr_assert_eq(c.malformed, 1);
+    cr_assert_eq(c.truncated, 1);
+    cr_assert_eq(c.bad_magic, 1);
+    cr_assert_eq(c.bad_version, 1);
+    cr_assert_eq(c.bad_type, 1);
+    cr_assert_eq(c.bad_mac, 2);
+    cr_assert_eq(c.wrong_cluster, 1);
+    cr_assert_eq(c.oversized, 1);
+    cr_assert_eq(c.checksum, 1);
+    cr_assert_eq(c.no_space, 1);
+    cr_assert_eq(c.other, 1);
+}
