@@ -852,6 +852,7 @@ static void raft_commit_to(struct raft *r, uint64_t index)
      * (4.2.2); until then it manages the cluster without counting itself. */
     if (r->role == RAFT_LEADER && r->conf_index <= index &&
         raft_conf_find(&r->conf, r->cfg.id) < 0) {
+        raft_broadcast_heartbeat(r); /* so the others learn the change committed */
         raft_become_follower(r, r->term, MSG_NODE_NONE);
         return;
     }
