@@ -67,7 +67,7 @@ static void disk_snap_name(char *name, uint64_t index, uint64_t term)
 static int disk_snap_parse_name(const char *name, uint64_t *index, uint64_t *term)
 {
     char tail[8];
-    if (strlen(name) != 52 ||
+    if (strlen(name) != 51 ||
         sscanf(name, "snap-%20" SCNu64 "-%20" SCNu64 "%7s", index, term, tail) != 3 ||
         strcmp(tail, ".snap") != 0) {
         return -1;

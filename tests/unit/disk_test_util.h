@@ -77,7 +77,7 @@ static inline void dt_entry(struct msg_entry *e, uint8_t *buf, uint64_t index, u
 }
 
 /* Polls the real driver until index is durable, the log stops, or DT_WAIT_NS passes.
- * Returns the poll result of the last call (negative when stopped). */
+ * Returns 0, the log's error, or -ETIMEDOUT. */
 static inline int dt_wait_log(struct disk_log *log, uint64_t index)
 {
     uint64_t deadline = dt_now_ns() + DT_WAIT_NS;
@@ -85,8 +85,11 @@ static inline int dt_wait_log(struct disk_log *log, uint64_t index)
     int rc = 0;
     while (dt_now_ns() < deadline) {
         rc = disk_log_poll(log, &durable);
-        if (rc < 0 || durable >= index) {
+        if (rc < 0) {
             return rc;
+        }
+        if (durable >= index) {
+            return 0;
         }
         sched_yield();
     }
