@@ -128,11 +128,15 @@ static int ordo_eal_start(const struct conf *c, const struct conf_node *node, in
     }
     snprintf(main_lcore, sizeof(main_lcore), "%u", c->replica.lcores[0]);
     snprintf(level_text, sizeof(level_text), "%d", level);
+    /* The global level goes first so that per-type levels in the node's eal refine it. */
     int argc = 0;
-    for (int i = 0; i < av.argc; i++) {
+    argv[argc++] = av.argv[0];
+    argv[argc++] = "--log-level";
+    argv[argc++] = level_text;
+    for (int i = 1; i < av.argc; i++) {
         argv[argc++] = av.argv[i];
     }
-    char *extra[] = {"-l", lcores, "--main-lcore", main_lcore, "--log-level", level_text};
+    char *extra[] = {"-l", lcores, "--main-lcore", main_lcore};
     for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
         argv[argc++] = extra[i];
     }
