@@ -596,11 +596,9 @@ static struct load *load_new(const struct cli_opts *o, const struct load_opts *l
 
 static void load_init_slots(struct load *l)
 {
-    uint64_t first_no = l->o->request_no;
+    /* A replica opens a session only at request number 1 (engine/sess.h). */
+    uint64_t first_no = l->o->request_no != 0 ? l->o->request_no : 1;
 
-    if (first_no == 0) {
-        first_no = l->o->client_id_set ? cli_now_realtime_us() : 1;
-    }
     l->client_base = l->o->client_id_set ? l->o->client_id : cli_random_u64() >> 1;
     l->nonce = cli_random_u64();
     l->rng = l->lo.seed * 0x9e3779b97f4a7c15ull + 1;

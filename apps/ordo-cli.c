@@ -28,7 +28,9 @@ static const char cli_usage[] =
     "options:\n"
     "  --cluster-id N   cluster id in every header (default 1)\n"
     "  --client-id N    client id (default: random); --request-no N (default: 1 for a\n"
-    "                   random client id, else microseconds since the epoch)\n"
+    "                   random client id, else microseconds since the epoch, falling\n"
+    "                   back to 1 when the replica has no session for the client;\n"
+    "                   load: slot i is client N+i, numbered from --request-no or 1)\n"
     "  --key-file F     per-client MAC key: 32 raw bytes or 64 hex digits\n"
     "  --timeout-ms T   wait per attempt (default 500); --retries R (default 4)\n"
     "  --echo           the server is a UDP echo (baseline measurements)\n"
@@ -419,6 +421,21 @@ static int cli_command_report(const struct cli_opts *o, const char *cmd,
     }
 }
 
+/* Encodes the request of c with request number request_no into c->req. */
+static int cli_call_encode(struct cli_call *c, uint64_t request_no, uint8_t op, const uint8_t *args,
+                           uint32_t args_len)
+{
+    c->request_no = request_no;
+    int len = cli_encode_request(c->o, c->client_id, request_no, op, args, args_len, c->req,
+                                 sizeof(c->req));
+    if (len < 0) {
+        fprintf(stderr, "ordo-cli: cannot encode the request: %s\n", ordo_strerror(len));
+        return CLI_EXIT_LOCAL;
+    }
+    c->req_len = (size_t)len;
+    return CLI_EXIT_OK;
+}
+
 static int cli_command(const struct cli_opts *o, int argc, char **argv)
 {
     static uint8_t args[SM_KV_ARGS_MAX];
@@ -431,25 +448,29 @@ static int cli_command(const struct cli_opts *o, int argc, char **argv)
     }
     c.o = o;
     c.client_id = o->client_id_set ? o->client_id : cli_random_u64();
-    c.request_no = o->request_no;
-    if (c.request_no == 0) {
-        /* A fixed client id outlives this process: a time-based number stays above the
-         * numbers its earlier runs used, so the replica does not replay an old reply. */
-        c.request_no = o->client_id_set ? cli_now_realtime_us() : 1;
+    /* A fixed client id outlives this process: a time-based number stays above the numbers
+     * its earlier runs used, so the replica never replays an old reply for a new command. */
+    int guessed = o->request_no == 0 && o->client_id_set;
+    uint64_t no = o->request_no != 0 ? o->request_no : guessed ? cli_now_realtime_us() : 1;
+    int rc = cli_call_encode(&c, no, op, args, (uint32_t)args_len);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
-    int len = cli_encode_request(o, c.client_id, c.request_no, op, args, (uint32_t)args_len, c.req,
-                                 sizeof(c.req));
-    if (len < 0) {
-        fprintf(stderr, "ordo-cli: cannot encode the request: %s\n", ordo_strerror(len));
-        return CLI_EXIT_LOCAL;
-    }
-    c.req_len = (size_t)len;
-    int rc = cli_conn_open(&c.conn, &o->server);
+    rc = cli_conn_open(&c.conn, &o->server);
     if (rc != 0) {
         fprintf(stderr, "ordo-cli: cannot open a UDP socket to the server: %s\n", strerror(-rc));
         return rc == -ENETUNREACH ? CLI_EXIT_NO_REPLY : CLI_EXIT_LOCAL;
     }
     rc = cli_call_run(&c);
+    /* The replica has no session for this client (new, or evicted): a session opens with
+     * request number 1, so retry once from there. */
+    if (rc == CLI_EXIT_OK && !o->echo && guessed &&
+        c.reply.u.reply.status == MSG_STATUS_SESSION_EXPIRED) {
+        rc = cli_call_encode(&c, 1, op, args, (uint32_t)args_len);
+        if (rc == CLI_EXIT_OK) {
+            rc = cli_call_run(&c);
+        }
+    }
     if (rc == CLI_EXIT_OK) {
         rc = o->echo ? CLI_EXIT_OK : cli_command_report(o, argv[0], &c.reply.u.reply);
     }

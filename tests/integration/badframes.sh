@@ -15,7 +15,8 @@ vl_net_up 1
 # Unauthenticated clients only from 198.18.0.0/24 (the client namespace); client 77 has a
 # key, so a request from it with a wrong MAC is a MAC failure, not merely unauthorized.
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VL_TMP/client77.key"
-VL_CONF_EXTRA="clients|allow|198.18.0.0/24;clients|auth|optional;clients|key.77|$VL_TMP/client77.key"
+VL_CONF_EXTRA="clients|allow|198.18.0.0/24;clients|auth|optional"
+VL_CONF_EXTRA+=";clients|key.77|$VL_TMP/client77.key"
 vl_start_ordo 1 "$PMD"
 fail() { echo "badframes[$PMD]: FAIL: $*" >&2; exit 1; }
 
@@ -23,6 +24,17 @@ fail() { echo "badframes[$PMD]: FAIL: $*" >&2; exit 1; }
 vl_spawn load "$(vl_ns_client)" "$VL_BUILD/apps/ordo-cli" --server \
     "$(vl_ip_replica 1):$(vl_port_replica 1)" --timeout-ms 1000 --retries 5 load \
     --requests 50000 --outstanding 4 --value-size 32 --keys 500 --verify
+# A client with its key is served (and checks the replica's reply); a wrong key gets nothing.
+OUT=$(vl_cli --client-id 77 --key-file "$VL_TMP/client77.key" put authed yes) ||
+    fail "authenticated put exited $?"
+OUT=$(vl_cli --client-id 77 --key-file "$VL_TMP/client77.key" get authed) && [ "$OUT" = yes ] ||
+    fail "authenticated get returned '$OUT'"
+od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VL_TMP/wrong.key"
+rc=0
+vl_cli --client-id 77 --key-file "$VL_TMP/wrong.key" --timeout-ms 200 --retries 1 get authed \
+    2>/dev/null || rc=$?
+[ "$rc" -eq 6 ] || fail "a request under a wrong key exited $rc, expected 6 (no reply)"
+echo "badframes[$PMD]: client MAC keys: right key served, wrong key ignored"
 vl_counters 1 >"$VL_TMP/before"
 # kind:counter:source address (198.19.0.99 lies outside the allowed subnet)
 KINDS="magic:malformed_magic trunc:malformed_truncated ipv4trunc:malformed_truncated
