@@ -575,13 +575,21 @@ static int conf_parse_ipv4(struct conf_ctx *ctx, const struct conf_key *k, const
     return 0;
 }
 
-/* True when the EAL word selects lcores, which [replica] lcores owns. */
+/* True when the EAL word selects lcores or the main lcore, which [replica] lcores owns (the
+ * replica passes -l and --main-lcore from it; a second copy would contradict it). */
 static bool conf_eal_word_sets_lcores(const char *w)
 {
+    static const char *const longs[] = {"--lcores", "--main-lcore", "--master-lcore"};
     if (w[0] == '-' && (w[1] == 'l' || w[1] == 'c')) {
         return true;
     }
-    return strcmp(w, "--lcores") == 0 || strncmp(w, "--lcores=", 9) == 0;
+    for (size_t i = 0; i < ORDO_ARRAY_LEN(longs); i++) {
+        size_t n = strlen(longs[i]);
+        if (strncmp(w, longs[i], n) == 0 && (w[n] == '\0' || w[n] == '=')) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static int conf_parse_eal(struct conf_ctx *ctx, const struct conf_key *k, const char *v, void *base)

@@ -486,6 +486,8 @@ BAD(eal_unterminated_quote, "eal-quote.ini",
     ": [node.1] eal: unterminated quote in \"--no-pci --vdev='net_null0\"")
 BAD(eal_sets_lcores, "eal-lcores.ini",
     ": [node.1] eal: \"-l\" is not allowed here: [replica] lcores sets them")
+BAD(eal_sets_main_lcore, "eal-main-lcore.ini",
+    ": [node.1] eal: \"--main-lcore=1\" is not allowed here: [replica] lcores sets them")
 BAD(election_vs_heartbeat, "election-ticks.ini",
     ": [replica] election_ticks: expected at least 2 x heartbeat_ticks = 20, got 15")
 BAD(mbufs_too_few, "mbufs-small.ini",
