@@ -400,6 +400,7 @@ static int conf_split(const char *args, const char *prog, struct conf_argv *out,
     w = strlen(prog) + 1;
     memcpy(out->buf, prog, w);
     out->argv[out->argc++] = out->buf;
+    /* Bounded: every pass consumes at least one character of args, or stops. */
     for (;;) {
         while (args[i] == ' ' || args[i] == '\t') {
             i++;
@@ -685,6 +686,7 @@ static int conf_parse_lcores(struct conf_ctx *ctx, const struct conf_key *k, con
     char q[CONF_QUOTE_MAX + 4];
     const char *p = v;
     r->lcores_n = 0;
+    /* Bounded: every pass consumes at least one digit of v, or stops. */
     for (;;) {
         int rc = conf_lcores_item(&p, r, map, &dup);
         if (rc == -EEXIST) {

@@ -180,7 +180,7 @@ ORDO_API int conf_eal_argv(const char *args, const char *prog, struct conf_argv 
                            struct ordo_errmsg *err);
 
 /* Writes r's lcores as a list for EAL's -l option ("0,2,3") into buf (NUL-terminated).
- * The eal key may not carry -l, -c or --lcores itself, so lcores is the one source.
+ * The eal key may not carry -l, -c, --lcores or --main-lcore, so lcores is the one source.
  * Returns the length written, or -ENOSPC if len is too small. */
 ORDO_API int conf_lcores_list(const struct conf_replica *r, char *buf, size_t len);
 
