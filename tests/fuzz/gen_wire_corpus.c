@@ -45,8 +45,13 @@ static int gen_messages(const char *dir, const struct wire_key *key)
     char name[64];
     for (size_t t = 0; t < wire_sample_types_n; t++) {
         uint8_t type = wire_sample_types[t];
-        for (uint32_t v = 0; v < GEN_VARIANTS; v++) {
-            wire_sample_fill(&gen_sample, type, v);
+        for (uint32_t v = 0; v < GEN_VARIANTS + 1; v++) {
+            if (v == GEN_VARIANTS && type != MSG_CLIENT_REQUEST && type != MSG_APPEND_ENTRIES) {
+                break;
+            }
+            /* The extra variant is the largest: 4000 bytes of args, or 64 entries. */
+            wire_sample_fill(&gen_sample, type,
+                             v < GEN_VARIANTS ? v : (type == MSG_CLIENT_REQUEST ? 5 : 7));
             /* Clients: one variant with a per-client MAC, the others without. */
             const struct wire_key *k = msg_type_is_peer(type) || v == 1 ? key : NULL;
             int n = wire_encode(&gen_sample.m, k, gen_msg, sizeof(gen_msg));
