@@ -295,7 +295,7 @@ static int conf_decode_key(const uint8_t *buf, size_t len, uint8_t out[CONF_KEY_
     while (len > 0 && isspace(buf[len - 1])) {
         len--;
     }
-    if (len != 2 * CONF_KEY_LEN) {
+    if (len != 2u * CONF_KEY_LEN) {
         return -EINVAL;
     }
     for (size_t i = 0; i < CONF_KEY_LEN; i++) {
@@ -348,9 +348,11 @@ static int conf_split_word(const char *s, size_t *ip, char *buf, size_t *wp, con
     for (; s[i] != '\0'; i++) {
         char c = s[i];
         if (quote == '\'') {
-            quote = c == '\'' ? 0 : quote;
-            buf[w] = c;
-            w += c == '\'' ? 0 : 1;
+            if (c == '\'') {
+                quote = 0;
+            } else {
+                buf[w++] = c;
+            }
             continue;
         }
         if (quote == '"') {
@@ -515,7 +517,7 @@ static int conf_mac_parse(const char *s, uint8_t mac[6])
     if (strlen(s) != 17) {
         return -EINVAL;
     }
-    for (int i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 6; i++) {
         int hi = conf_hex(s[3 * i]);
         int lo = conf_hex(s[3 * i + 1]);
         if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':')) {
