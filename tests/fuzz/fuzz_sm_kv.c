@@ -11,8 +11,7 @@
 #include "engine/sess.h"
 #include "engine/sm.h"
 #include "engine/sm_kv.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 enum fuzz_sm_kv_mode {
     FUZZ_SM_KV_ARGS = 0,     /* op byte, then args */
