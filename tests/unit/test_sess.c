@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
 #include "engine/err.h"
 #include "engine/mem.h"
@@ -364,4 +365,99 @@ Test(sess, execute_refuses_reply_max_below_result_max)
     cr_assert_eq(exec_cas(&f, 1, 5, 1, 0, NULL, "v1", &r), ORDO_ETOOBIG);
     cr_assert_eq(sm_kv_count(f.kv), 0, "nothing applied");
     fixture_fini(&f);
+}
+
+/* ---- hand-built session snapshots (docs/kv.md layout), valid checksums ---- */
+
+struct hand {
+    uint8_t b[512];
+    size_t n;
+};
+
+static void hand_le(struct hand *h, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h->b[h->n++] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void hand_header(struct hand *h, uint32_t count, uint64_t index)
+{
+    h->n = 0;
+    memcpy(h->b, "OSES", 4);
+    h->n = 4;
+    hand_le(h, 1, 2);
+    hand_le(h, 0, 2);
+    hand_le(h, count, 4);
+    hand_le(h, index, 8);
+}
+
+static void hand_entry(struct hand *h, uint64_t client, uint64_t req, uint64_t used)
+{
+    hand_le(h, client, 8);
+    hand_le(h, req, 8);
+    hand_le(h, used, 8);
+    hand_le(h, MSG_STATUS_OK, 1);
+    hand_le(h, 1, 4);
+    h->b[h->n++] = 'r';
+}
+
+static int hand_restore(struct sess_table *t, struct hand *h)
+{
+    crypto_generichash(h->b + h->n, 32, h->b, h->n, NULL, 0);
+    h->n += 32;
+    return restore(t, h->b, h->n);
+}
+
+Test(sess, hand_built_snapshot_as_documented_is_accepted)
+{
+    struct sess_table *t = sess_new(8, 100);
+    struct hand h;
+    hand_header(&h, 2, 20);
+    hand_entry(&h, 5, 3, 10);
+    hand_entry(&h, 6, 1, 20);
+    cr_assert_eq(hand_restore(t, &h), 0);
+    struct sess_reply r;
+    cr_assert_eq(sess_lookup(t, 5, 3, &r), SESS_DUPLICATE);
+    cr_assert_eq(r.result_len, 1);
+    cr_assert_eq(r.result[0], 'r');
+    sess_advance(t, 111);
+    cr_assert_eq(sess_lookup(t, 5, 3, NULL), SESS_EXPIRED, "expired at its restored last use");
+    cr_assert_eq(sess_lookup(t, 6, 1, NULL), SESS_DUPLICATE);
+    sess_destroy(t);
+}
+
+Test(sess, snapshot_with_repeated_client_is_corrupt)
+{
+    struct sess_table *t = sess_new(8, 100);
+    struct hand h;
+    hand_header(&h, 2, 20);
+    hand_entry(&h, 5, 1, 10);
+    hand_entry(&h, 5, 2, 20);
+    cr_assert_eq(hand_restore(t, &h), ORDO_ECORRUPT);
+    sess_destroy(t);
+}
+
+Test(sess, snapshot_out_of_lru_order_is_corrupt)
+{
+    struct sess_table *t = sess_new(8, 100);
+    struct hand h;
+    hand_header(&h, 2, 20);
+    hand_entry(&h, 5, 1, 20);
+    hand_entry(&h, 6, 1, 10);
+    cr_assert_eq(hand_restore(t, &h), ORDO_ECORRUPT);
+    hand_header(&h, 1, 20);
+    hand_entry(&h, 5, 1, 21);
+    cr_assert_eq(hand_restore(t, &h), ORDO_ECORRUPT, "last use after the table's index");
+    sess_destroy(t);
+}
+
+Test(sess, snapshot_with_request_zero_is_malformed)
+{
+    struct sess_table *t = sess_new(8, 100);
+    struct hand h;
+    hand_header(&h, 1, 20);
+    hand_entry(&h, 5, 0, 10);
+    cr_assert_eq(hand_restore(t, &h), ORDO_EMALFORMED);
+    sess_destroy(t);
 }
