@@ -6,7 +6,8 @@
 #
 # Usage (root): perf/bench_single.sh [BUILD_DIR]        (default: ./build)
 # Environment: PMD=af_xdp|af_packet (af_xdp), REQUESTS (200000), OUTSTANDING (32),
-#   VALUE_SIZE (64), KEYS (10000), READ_RATIO (0.5), ROUNDS (1: alternate echo/ordo runs).
+#   VALUE_SIZE (64), KEYS (10000), READ_RATIO (0.5), ROUNDS (1: alternate echo/ordo runs),
+#   IDLE (the template's, backoff: or busy = the replica's lcore never sleeps).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 VL_BUILD=$(cd "${1:-$HERE/../build}" && pwd)
@@ -18,6 +19,7 @@ VALUE_SIZE=${VALUE_SIZE:-64}
 KEYS=${KEYS:-10000}
 READ_RATIO=${READ_RATIO:-0.5}
 ROUNDS=${ROUNDS:-1}
+IDLE=${IDLE:-}
 
 . "$HERE/../tests/integration/vethlib.sh"
 for b in apps/ordo apps/ordo-cli perf/udp-echo; do
@@ -25,6 +27,7 @@ for b in apps/ordo apps/ordo-cli perf/udp-echo; do
 done
 vl_init
 vl_net_up 1
+[ -n "$IDLE" ] && VL_CONF_EXTRA="replica|idle|$IDLE"
 NSR=$(vl_ns_replica 1)
 DEV=$(vl_dev_replica 1)
 ADDR="$(vl_ip_replica 1):$(vl_port_replica 1)"
@@ -70,7 +73,8 @@ best() {
 
 echo "bench_single: pmd=$PMD requests=$REQUESTS outstanding=$OUTSTANDING" \
     "value_size=$VALUE_SIZE keys=$KEYS read_ratio=$READ_RATIO rounds=$ROUNDS" \
-    "eal_mem='$(vl_eal_mem_args)' host=$(nproc)cpu $(uname -r)"
+    "idle=${IDLE:-template} eal_mem='$(vl_eal_mem_args)' host=$(nproc)cpu $(uname -r)" \
+    "loadavg=$(cut -d' ' -f1 /proc/loadavg)"
 for ((r = 1; r <= ROUNDS; r++)); do
     run_echo "$r"
     run_ordo "$r"
