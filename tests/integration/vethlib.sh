@@ -49,6 +49,12 @@ vl_dump_logs() {
 vl_require_caps() {
     [ "$(id -u)" -eq 0 ] || vl_skip "needs root (network namespaces, DPDK)"
     command -v ip >/dev/null || vl_skip "iproute2 (ip) not installed"
+    # Missing tools on a machine that can run the test are a setup failure, not a skip.
+    local tp
+    for tp in ethtool:ethtool python3:python3 ping:iputils-ping; do
+        command -v "${tp%%:*}" >/dev/null ||
+            vl_die "${tp%%:*} is required (apt-get install ${tp#*:})"
+    done
     local probe="${VL_NS_PREFIX}-probe-$$"
     ip netns add "$probe" 2>/dev/null || vl_skip "cannot create network namespaces"
     ip netns del "$probe"
@@ -279,7 +285,7 @@ vl_eal_mem_args() {
     need=$(((VL_MEM_MB + 1) / 2))
     if [ "${VL_HUGE:-auto}" != no ] && [ "${free_pages:-0}" -ge "$need" ] &&
         mountpoint -q /dev/hugepages 2>/dev/null; then
-        echo "-m $VL_MEM_MB"
+        echo "-m $VL_MEM_MB --huge-unlink"
     else
         echo "--no-huge -m $VL_MEM_MB"
     fi
