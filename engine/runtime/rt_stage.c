@@ -128,13 +128,15 @@ enum rt_rx_verdict {
     RT_RX_ANSWER = 2,  /* rewritten into an ARP/ICMP answer: goes to the TX ring */
 };
 
+/* Byte compares: frame_info's MACs are plain byte arrays, not 2-byte aligned. */
 static bool rt_for_us(const struct rt *rt, const struct frame_info *fi)
 {
-    const struct rte_ether_addr *dst = (const struct rte_ether_addr *)fi->dst_mac;
+    static const uint8_t bcast[FRAME_MAC_LEN] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    bool to_us = memcmp(fi->dst_mac, rt->port.mac.addr_bytes, FRAME_MAC_LEN) == 0;
     if (fi->kind == FRAME_KIND_ARP) {
-        return rte_is_broadcast_ether_addr(dst) || rte_is_same_ether_addr(dst, &rt->port.mac);
+        return to_us || memcmp(fi->dst_mac, bcast, FRAME_MAC_LEN) == 0;
     }
-    return rte_is_same_ether_addr(dst, &rt->port.mac) && fi->dst_ip == rt->self->ipv4;
+    return to_us && fi->dst_ip == rt->self->ipv4;
 }
 
 static enum rt_rx_verdict rt_rx_one(struct rt *rt, struct rte_mbuf *m)
