@@ -3,7 +3,10 @@
 # (directly for one replica, through a bridge namespace for more), starts real processes
 # in them and always tears everything down again: it never touches the root namespace.
 #
-# Usage:  . vethlib.sh; vl_init; vl_net_up 1; vl_start_ordo 1 af_xdp; vl_wait_ready 1 ...
+# Usage:  VL_BUILD=<build dir>; . vethlib.sh; vl_init; vl_net_up N; vl_start_ordo I PMD;
+#         vl_cli ARGS (ordo-cli against replica 1); vl_counter I NAME (telemetry);
+#         vl_spawn/vl_wait_log/vl_stop for other processes. Everything is torn down on exit.
+#         Several replicas sharing one file: VL_CLUSTER_CONFIG=$(vl_write_cluster_config PMD).
 # Names:  namespaces "${VL_NS_PREFIX}-<tag>-{c,r<i>,br}" with a per-run tag, so parallel
 #         runs never collide; interfaces (created directly inside the namespaces) "on2-*".
 # Addresses (198.18.0.0/15 only): client 198.18.0.1, replica i 198.18.0.(10+i), /24.
@@ -394,13 +397,42 @@ PY
     echo "$cfg"
 }
 
+# vl_write_cluster_config PMD: one file for all VL_N replicas (every [node.i] with this
+# run's addresses, veth, file prefix and data directory), for multi-replica runs: the
+# template's other sections are kept, and VL_CONF_EXTRA applies. Prints the path.
+vl_write_cluster_config() {
+    local pmd=$1 cfg i base extra=${VL_CONF_EXTRA:-}
+    cfg="$VL_TMP/cluster.ini"
+    VL_CONF_EXTRA=
+    base=$(vl_write_config 1 "$pmd")
+    mv "$base" "$cfg" || vl_die "cannot write $cfg"
+    for ((i = 2; i <= VL_N; i++)); do
+        mkdir -p "$VL_TMP/data-r$i" || vl_die "mkdir data-r$i"
+        vl_ini_set "$cfg" "node.$i" mac "$(vl_mac_replica "$i")"
+        vl_ini_set "$cfg" "node.$i" ipv4 "$(vl_ip_replica "$i")"
+        vl_ini_set "$cfg" "node.$i" udp_port "$(vl_port_replica "$i")"
+        vl_ini_set "$cfg" "node.$i" eal "$(vl_eal_args "$i" "$pmd")"
+        vl_ini_set "$cfg" "node.$i" port "$(vl_port_name "$pmd")"
+        vl_ini_set "$cfg" "node.$i" data_dir "$VL_TMP/data-r$i"
+    done
+    local IFS=';' ov
+    for ov in $extra; do
+        IFS='|' read -r s k v <<<"$ov"
+        vl_ini_set "$cfg" "$s" "$k" "$v"
+    done
+    VL_CONF_EXTRA=$extra
+    echo "$cfg"
+}
+
 # vl_start_ordo I PMD: writes the config and starts replica I in its namespace; waits
 # (bounded) for its readiness line. ORDO_BIN: the daemon (default: $VL_BUILD/apps/ordo).
 VL_READY_TIMEOUT_S=${VL_READY_TIMEOUT_S:-30}
 vl_start_ordo() {
     local i=$1 pmd=$2 cfg bin=${ORDO_BIN:-$VL_BUILD/apps/ordo}
     [ -x "$bin" ] || vl_die "replica daemon $bin not built"
-    cfg=$(vl_write_config "$i" "$pmd")
+    # VL_CLUSTER_CONFIG (from vl_write_cluster_config): every replica reads one shared file.
+    cfg=${VL_CLUSTER_CONFIG:-}
+    [ -n "$cfg" ] || cfg=$(vl_write_config "$i" "$pmd")
     vl_spawn "ordo-r$i" "$(vl_ns_replica "$i")" "$bin" --config "$cfg" --node "$i"
     vl_wait_log "ordo-r$i" "$VL_READY_PATTERN" "$VL_READY_TIMEOUT_S"
 }
