@@ -208,7 +208,7 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
     rte_log_set_global_level((uint32_t)level);
     rc = rt_init(&ordo_rt, c, o->node_id, sm, &e);
     if (rc != 0) {
-        fprintf(stderr, "ordo: node %u: %s\n", o->node_id, e.text);
+        fprintf(stderr, "ordo: %s\n", e.text);
         sm_destroy(sm);
         (void)rte_eal_cleanup();
         return 1;

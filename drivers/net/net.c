@@ -16,6 +16,7 @@
 
 #define NET_TX_RETRIES 4
 #define NET_LINK_POLL_MS 10
+#define NET_AF_XDP_CHUNK 4096u
 
 static int net_logtype = -1;
 
@@ -66,6 +67,29 @@ static int net_pick_port(const struct net_conf *c, uint16_t *port_id, struct ord
     return -ENODEV;
 }
 
+/* net_af_xdp registers the pool as its UMEM: every mbuf (object header, struct rte_mbuf,
+ * private area, data room) must fit one page-sized chunk, or queue setup fails obscurely. */
+static int net_check_af_xdp(const struct net_port *p, const struct net_conf *c, uint32_t room,
+                            struct ordo_errmsg *e)
+{
+    struct rte_eth_dev_info info;
+    if (rte_eth_dev_info_get(p->port_id, &info) != 0 ||
+        strcmp(info.driver_name, "net_af_xdp") != 0) {
+        return 0;
+    }
+    uint32_t elt = (uint32_t)sizeof(struct rte_mbuf) + c->mbuf_priv_size + room;
+    uint32_t obj = rte_mempool_calc_obj_size(elt, 0, NULL);
+    if (obj > NET_AF_XDP_CHUNK) {
+        ordo_errmsg_set(e,
+                        "port %u (net_af_xdp): mbufs of %u bytes exceed the %u-byte AF_XDP "
+                        "chunk; frame_len_max %u must be at most %u (lower value_max)",
+                        p->port_id, obj, NET_AF_XDP_CHUNK, c->frame_len_max,
+                        c->frame_len_max - (obj - NET_AF_XDP_CHUNK));
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int net_create_pool(struct net_port *p, const struct net_conf *c, struct ordo_errmsg *e)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
@@ -74,6 +98,10 @@ static int net_create_pool(struct net_port *p, const struct net_conf *c, struct 
         ordo_errmsg_set(e, "port %u: frame_len_max %u or mbufs %u out of range", p->port_id,
                         c->frame_len_max, c->mbufs);
         return -EINVAL;
+    }
+    int rc = net_check_af_xdp(p, c, room, e);
+    if (rc != 0) {
+        return rc;
     }
     snprintf(name, sizeof(name), "ordo_mb_%u", p->port_id);
     int socket = rte_eth_dev_socket_id(p->port_id);
