@@ -36,8 +36,8 @@ step() { # name, command...
     fi
 }
 
-# The fuzz and sim suites take their time budgets from these (seconds).
-export ORDO_FUZZ_SECONDS=${ORDO_FUZZ_SECONDS:-60}
+# Each libFuzzer target runs this long (seconds) in suite fuzzrun.
+export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 ran=()
 if step build-release configure "$build" --buildtype=release -Dwerror=true &&
