@@ -327,7 +327,12 @@ static int cli_call_run(struct cli_call *c)
     uint32_t attempts = 0;
 
     while (attempts <= c->o->retries) {
-        if (send(c->conn.fd, c->req, c->req_len, 0) < 0 && errno != EAGAIN) {
+        /* A pending ICMP error from the previous attempt fails this send without sending
+         * anything: note it and send once more. */
+        for (int i = 0; i < 2; i++) {
+            if (send(c->conn.fd, c->req, c->req_len, 0) >= 0 || errno == EAGAIN) {
+                break;
+            }
             c->sock_err = errno;
         }
         attempts++;
