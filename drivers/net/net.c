@@ -129,9 +129,11 @@ static void net_offloads(struct net_port *p, const struct rte_eth_dev_info *info
         ec->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
         ec->rx_adv_conf.rss_conf.rss_hf = rss_hf;
         p->rss = true;
-    } else {
-        /* Without RSS only queue 0 would ever receive. */
-        p->rx_queues = 1;
+    } else if (p->rx_queues > 1) {
+        /* No RSS in the PMD, but net_af_packet (fanout) and net_af_xdp (the kernel NIC's
+         * queues) spread flows themselves: keep every queue, the RX stage polls them all. */
+        NET_LOG(NOTICE, "port %u (%s): %u RX queues without PMD RSS\n", p->port_id, p->driver,
+                p->rx_queues);
     }
     if ((info->rx_offload_capa & rx_cs) == rx_cs) {
         ec->rxmode.offloads |= rx_cs;
