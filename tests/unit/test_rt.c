@@ -1,6 +1,7 @@
 /* The replica runtime over a net_ring port (no NIC): frames go in through the port's RX ring
  * and replies come out of its TX ring, so the RX -> request ring -> apply -> TX path, the
  * checks on the way, ARP/ICMP answers, probes and the lcore mapping run for real. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,8 @@ static char g_prefix[64];
 static void eal_up(void)
 {
     snprintf(g_prefix, sizeof(g_prefix), "--file-prefix=on1-ut-%d", (int)getpid());
-    static char *argv[] = {"test_rt", "--no-pci", "--no-huge", "-m", "128", NULL,
-                           "--no-telemetry", "-l", "0-1", "--log-level", "3", NULL};
+    static char *argv[] = {"test_rt",        "--no-pci", "--no-huge", "-m",          "128", NULL,
+                           "--no-telemetry", "-l",       "0-1",       "--log-level", "3",   NULL};
     argv[5] = g_prefix;
     struct ordo_errmsg e = {{0}};
     cr_assert_eq(net_eal_init(11, argv, &e), 0, "%s", e.text);
@@ -654,4 +655,30 @@ Test(rt, stage_on_a_missing_lcore_is_a_config_error)
     g_conf.replica.apply_lcore = 0;
     ring_port();
     cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), 0, "%s", e.text);
+}
+
+Test(rt, missing_port_named_in_the_error)
+{
+    rt_fini(&g_rt);
+    struct ordo_errmsg e = {{0}};
+    g_conf.nodes[0].port_index = -1;
+    snprintf(g_conf.nodes[0].port, sizeof(g_conf.nodes[0].port), "net_af_xdp7");
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), -ENODEV);
+    cr_assert(strstr(e.text, "net_af_xdp7") != NULL, "%s", e.text);
+    g_conf.nodes[0].port_index = 99;
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), -ENODEV);
+    cr_assert(strstr(e.text, "port 99") != NULL, "%s", e.text);
+}
+
+Test(rt, ring_port_found_by_name)
+{
+    rt_fini(&g_rt);
+    struct ordo_errmsg e = {{0}};
+    ring_port();
+    uint16_t pid = (uint16_t)g_conf.nodes[0].port_index;
+    cr_assert_eq(rte_eth_dev_get_name_by_port(pid, g_conf.nodes[0].port), 0);
+    g_conf.nodes[0].port_index = -1;
+    cr_assert_eq(rt_init(&g_rt, &g_conf, 1, g_sm, &e), 0, "%s", e.text);
+    cr_assert_eq(g_rt.port.port_id, pid);
+    cr_assert_arr_eq(g_rt.port.mac.addr_bytes, g_mac, 6);
 }
