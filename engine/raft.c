@@ -572,6 +572,28 @@ static int raft_self_voter(const struct raft *r)
     return raft_conf_is_voter(&r->conf, r->cfg.id);
 }
 
+static int raft_conf_at(const struct raft *r, uint64_t index, struct msg_config *c);
+
+/* Voters campaign. So does a voter that its latest, still uncommitted configuration removes:
+ * if it held the longest log and may not campaign, the others could wait for its vote
+ * forever. It counts votes with that latest configuration (without itself), as a leader
+ * that removes itself does (4.2.2); the two majorities overlap (4.1), and once it wins it
+ * commits the removal and steps down. Learners never campaign. */
+static int raft_may_campaign(const struct raft *r)
+{
+    if (raft_self_voter(r)) {
+        return 1;
+    }
+    if (r->conf_index <= r->commit_index || raft_conf_find(&r->conf, r->cfg.id) >= 0) {
+        return 0;
+    }
+    struct msg_config prev;
+    if (r->conf_index == 0 || raft_conf_at(r, r->conf_index - 1, &prev) < 0) {
+        return 0;
+    }
+    return raft_conf_is_voter(&prev, r->cfg.id);
+}
+
 /* A leader was heard from within the minimum election timeout (9.6): this server ignores
  * vote requests that would depose it. A leader is always in its own lease. */
 static int raft_in_lease(const struct raft *r)
@@ -622,7 +644,7 @@ static void raft_become_leader(struct raft *r);
 /* A real election (3.4): new term, vote for self, durable before the requests leave. */
 static void raft_start_election(struct raft *r, int transfer)
 {
-    ORDO_ASSERT(raft_self_voter(r));
+    ORDO_ASSERT(raft_may_campaign(r));
     if (r->role == RAFT_LEADER) {
         raft_leader_cleanup(r);
     }
@@ -641,7 +663,7 @@ static void raft_start_election(struct raft *r, int transfer)
 /* Pre-vote (9.6): ask whether an election could succeed, without touching the term. */
 static void raft_start_pre_vote(struct raft *r)
 {
-    ORDO_ASSERT(raft_self_voter(r));
+    ORDO_ASSERT(raft_may_campaign(r));
     raft_role_set(r, RAFT_PRE_CANDIDATE);
     raft_leader_set(r, MSG_NODE_NONE);
     raft_election_reset(r);
@@ -955,7 +977,8 @@ static int raft_on_vote_request(struct raft *r, uint32_t from, const struct msg_
                     (r->mutation & RAFT_MUT_VOTE_TWICE);
     int granted = free_vote && log_ok;
     if (granted) {
-        if (r->voted_for != from) {
+        /* The VOTE_TWICE mutation leaves no record, so the next candidate gets a vote too. */
+        if (r->voted_for != from && !(r->mutation & RAFT_MUT_VOTE_TWICE)) {
             r->voted_for = from;
             r->hs_dirty = 1;
         }
@@ -1286,7 +1309,7 @@ static int raft_on_snapshot(struct raft *r, uint32_t from, const struct msg_inst
     raft_leader_contact(r, s->term, from);
     if (s->last_index <= r->commit_index) {
         /* Already have it (and everything committed is durable before we ack it). */
-        int have = s->last_index <= raft_min(r->durable_index, r->verified_index);
+        int have = s->last_index <= r->durable_index;
         raft_send_snapshot_response(r, from, s->last_index, have ? s->total_len : 0, have);
         return 0;
     }
@@ -1315,7 +1338,7 @@ static int raft_on_timeout_now(struct raft *r, uint32_t from, const struct msg_t
         r->stats.msgs_stale++;
         return 0;
     }
-    if (!raft_self_voter(r)) {
+    if (!raft_may_campaign(r)) {
         return 0;
     }
     /* Leadership transfer (3.10): start an election at once, skipping pre-vote. */
@@ -1453,8 +1476,13 @@ static int raft_on_snapshot_response(struct raft *r, uint32_t from,
         }
         return 0;
     }
+    /* Send at once only on progress; otherwise the retransmit timer resends, so a
+     * follower that cannot take the snapshot yet causes no message storm. */
+    uint64_t before = p->snap_offset;
     p->snap_offset = raft_min(s->next_offset, r->snap_len);
-    raft_send_chunk(r, p);
+    if (p->snap_offset > before) {
+        raft_send_chunk(r, p);
+    }
     return 0;
 }
 
@@ -1563,7 +1591,7 @@ static int raft_tick(struct raft *r)
     if (r->now_ms < r->election_deadline_ms) {
         return 0;
     }
-    if (!raft_self_voter(r)) {
+    if (!raft_may_campaign(r)) {
         raft_election_reset(r); /* learners and removed servers never campaign */
         return 0;
     }
@@ -1799,10 +1827,10 @@ static int raft_conf_at(const struct raft *r, uint64_t index, struct msg_config 
  * entries behind it for followers that are only a little behind. */
 static int raft_snapshot_taken(struct raft *r, uint64_t index, const uint8_t *data, uint64_t len)
 {
-    if (index > r->commit_index || index < r->log_base || (len > 0 && data == NULL)) {
+    if (index > r->commit_index || (len > 0 && data == NULL)) {
         return -EINVAL;
     }
-    if (index <= r->snap_index) {
+    if (index <= r->snap_index || index < r->log_base) {
         return 0; /* older than the one we hold */
     }
     struct msg_config c;

@@ -181,7 +181,9 @@ struct raft_snapshot_install {
  *  1. hard state (term, voted_for): make it durable BEFORE sending any message of this update
  *     (a vote or a new term must survive a crash before anyone acts on it);
  *  2. snapshot: install it into the state machine and make it durable, replacing the log up
- *     to snapshot.index, also BEFORE sending the messages;
+ *     to snapshot.index, also BEFORE sending the messages; when truncate_from is set in the
+ *     same update (the core dropped its whole log), delete the entries >= truncate_from in
+ *     that same durable step, so a crash never leaves a snapshot followed by stale entries;
  *  3. entries: apply truncate_from first (delete durable entries >= truncate_from), then write
  *     entries[] in order; this may be asynchronous: report completion with RAFT_EV_PERSISTED
  *     (followers acknowledge and the leader counts itself only after that);

@@ -745,6 +745,30 @@ Test(raft, leader_removes_itself)
     cl_fini();
 }
 
+/* Regression (found by a randomized run): a leader removes itself, loses its quorum before
+ * the change replicates, and steps down. The remaining voter lacks the change and needs the
+ * removed server's vote, which it never gets for its shorter log: the removed server must
+ * still campaign under its latest configuration, win, and commit its own removal. */
+Test(raft, removed_server_with_longest_log_still_campaigns)
+{
+    cl_init(2);
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    cl.drop[1][2] = 1;
+    cr_assert_eq(cl_change(1, RAFT_CHANGE_REMOVE, 1), 0);
+    cl_run(3 * ELECTION_MS);
+    cr_assert_eq(raft_role_get(cl.n[1].r), RAFT_FOLLOWER, "check-quorum step-down");
+    cl.drop[1][2] = 0;
+    cl_run(20 * ELECTION_MS);
+    struct msg_config c;
+    raft_config_get(cl.n[2].r, &c);
+    cr_assert_eq(c.n, 1);
+    cr_assert_eq(c.servers[0].id, 2);
+    cr_assert_eq(raft_role_get(cl.n[2].r), RAFT_LEADER);
+    cr_assert_eq(raft_commit_index(cl.n[2].r), raft_last_index(cl.n[2].r));
+    cl_fini();
+}
+
 Test(raft, remove_last_voter_is_refused)
 {
     cl_init(1);
