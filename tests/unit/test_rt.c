@@ -682,3 +682,42 @@ Test(rt, ring_port_found_by_name)
     cr_assert_eq(g_rt.port.port_id, pid);
     cr_assert_arr_eq(g_rt.port.mac.addr_bytes, g_mac, 6);
 }
+
+Test(rt, peer_without_static_mac_resolved_by_arp)
+{
+    rt_fini(&g_rt);
+    sm_destroy(g_sm);
+    memset(g_conf.nodes[1].mac, 0, 6);
+    rt_up();
+    uint32_t peer_ip = g_conf.nodes[1].ipv4;
+    struct rte_ether_addr mac;
+    cr_assert_eq(net_local_lookup(&g_rt.local, peer_ip, &mac), ORDO_ENOTFOUND);
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 1); /* the ARP request for the peer */
+    struct frame_info fi;
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(out[0], uint8_t *), out[0]->data_len, 0, &fi),
+                 FRAME_KIND_ARP);
+    cr_assert_eq(fi.arp_op, FRAME_ARP_OP_REQUEST);
+    cr_assert_eq(fi.dst_ip, peer_ip);
+    free_all(out, 1);
+    cr_assert_eq(pump(out, 4), 0); /* rate-limited: no second request at once */
+    const uint8_t peer_mac[6] = {0x02, 0, 0xc6, 0x12, 0, 0x0c};
+    uint8_t buf[64];
+    int len = frame_build_arp(buf, sizeof(buf), FRAME_ARP_OP_REPLY, peer_mac, peer_ip, g_mac,
+                              g_conf.nodes[0].ipv4);
+    cr_assert_gt(len, 0);
+    inject(mk_raw(buf, (size_t)len));
+    cr_assert_eq(pump(out, 4), 0);
+    cr_assert_eq(net_local_lookup(&g_rt.local, peer_ip, &mac), 0);
+    cr_assert_arr_eq(mac.addr_bytes, peer_mac, 6);
+    cr_assert_eq(net_stats_get(NET_CTR_ARP_LEARNED), 1);
+}
+
+Test(rt, static_peer_mac_known_without_arp)
+{
+    struct rte_ether_addr mac;
+    cr_assert_eq(net_local_lookup(&g_rt.local, g_conf.nodes[1].ipv4, &mac), 0);
+    cr_assert_arr_eq(mac.addr_bytes, g_conf.nodes[1].mac, 6);
+    struct rte_mbuf *out[2];
+    cr_assert_eq(pump(out, 2), 0);
+}
