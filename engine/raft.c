@@ -598,9 +598,8 @@ static int raft_may_campaign(const struct raft *r)
  * vote requests that would depose it. A leader is always in its own lease. */
 static int raft_in_lease(const struct raft *r)
 {
-    if (!r->cfg.check_quorum) {
-        return 0;
-    }
+    /* Always on, not only with check-quorum: it is also what keeps removed servers, which
+     * no longer hear heartbeats, from deposing the leader (4.2.3). */
     if (r->role == RAFT_LEADER) {
         return 1;
     }

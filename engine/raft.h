@@ -49,8 +49,9 @@ struct raft_config {
                                         * many uncommitted entries. 0 = default (65536) */
     uint8_t pre_vote;                  /* 1: pre-vote (9.6). Recommended. */
     uint8_t check_quorum;              /* 1: leader steps down without a quorum for an election
-                                        * timeout, and servers that heard from a leader within
-                                        * the minimum timeout ignore vote requests (6.2, 9.6) */
+                                        * timeout (6.2). Servers that heard from a leader within
+                                        * the minimum timeout ignore vote requests either way
+                                        * (4.2.3, 9.6) */
     uint8_t lease_reads;               /* 1: opt in to lease reads (6.4.1); requires check_quorum
                                         * and bounded clock drift. 0: ReadIndex with a round. */
 };

@@ -396,6 +396,31 @@ Test(raft, vote_ignored_while_leader_is_alive)
     cl_fini();
 }
 
+/* Regression (randomized run): without check-quorum and pre-vote, a removed server that
+ * never hears heartbeats again kept deposing the sole remaining leader (4.2.3). */
+Test(raft, removed_server_cannot_depose_leader_without_check_quorum)
+{
+    memset(&cl, 0, sizeof(cl));
+    for (uint32_t i = 1; i <= 3; i++) {
+        struct raft_config c = cl_cfg(i);
+        c.check_quorum = 0;
+        c.pre_vote = 0;
+        struct raft_restore rs = {0};
+        rs.bootstrap = cl_conf(3);
+        cl_start(i, &c, &rs);
+    }
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    cr_assert_eq(cl_change(1, RAFT_CHANGE_REMOVE, 3), 0);
+    cl_run(3 * HEARTBEAT_MS);
+    uint64_t term = raft_term(cl.n[1].r);
+    cl_run(20 * ELECTION_MS); /* 3 times out again and again at ever higher terms */
+    cr_assert_gt(raft_term(cl.n[3].r), term);
+    cr_assert_eq(raft_role_get(cl.n[1].r), RAFT_LEADER);
+    cr_assert_eq(raft_term(cl.n[1].r), term);
+    cl_fini();
+}
+
 Test(raft, check_quorum_partitioned_leader_steps_down)
 {
     cl_init(3);
