@@ -300,9 +300,13 @@ uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint1
     for (uint16_t i = 0; i < n; i++) {
         bytes += m[i]->pkt_len;
     }
+    /* Some NICs need their own fix-ups for checksum offload (rte_eth_tx_prepare); it stops
+     * at the first frame it refuses, which is then dropped like frames the queue refuses. */
+    uint16_t ready = p->tx_csum_hw ? rte_eth_tx_prepare(p->port_id, q, m, n) : n;
     uint16_t sent = 0;
-    for (int tries = 0; tries < NET_TX_RETRIES && sent < n; tries++) {
-        sent = (uint16_t)(sent + rte_eth_tx_burst(p->port_id, q, m + sent, (uint16_t)(n - sent)));
+    for (int tries = 0; tries < NET_TX_RETRIES && sent < ready; tries++) {
+        sent =
+            (uint16_t)(sent + rte_eth_tx_burst(p->port_id, q, m + sent, (uint16_t)(ready - sent)));
     }
     for (uint16_t i = sent; i < n; i++) {
         bytes -= m[i]->pkt_len;

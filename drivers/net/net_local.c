@@ -8,13 +8,11 @@
 #include "engine/err.h"
 #include "engine/ordo_assert.h"
 
-void net_local_init(struct net_local *l, const struct rte_ether_addr *mac, uint32_t ip,
-                    bool tx_ip_csum_hw)
+void net_local_init(struct net_local *l, const struct rte_ether_addr *mac, uint32_t ip)
 {
     memset(l, 0, sizeof(*l));
     l->mac = *mac;
     l->ip = ip;
-    l->tx_skip_csum = tx_ip_csum_hw ? FRAME_SKIP_IP_CSUM : 0;
 }
 
 static struct net_arp_entry *net_local_find(struct net_local *l, uint32_t ip)

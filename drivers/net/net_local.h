@@ -33,16 +33,14 @@ struct net_arp_entry {
 /* Owned by the RX stage's lcore: handled frames update the table without locks. */
 struct net_local {
     struct rte_ether_addr mac;
-    uint32_t ip;           /* network byte order */
-    unsigned tx_skip_csum; /* FRAME_SKIP_IP_CSUM when the port fills IPv4 checksums */
+    uint32_t ip; /* network byte order */
     uint32_t n;
     struct net_arp_entry arp[NET_LOCAL_ARP_MAX];
 };
 
-/* Our address; tx_ip_csum_hw: the port fills IPv4 header checksums (see net_tx_csum_offload).
- * Cannot fail. */
-ORDO_API void net_local_init(struct net_local *l, const struct rte_ether_addr *mac, uint32_t ip,
-                             bool tx_ip_csum_hw);
+/* Our address. Answers are built with software checksums (rare, small frames), so they
+ * need no offload flags. Cannot fail. */
+ORDO_API void net_local_init(struct net_local *l, const struct rte_ether_addr *mac, uint32_t ip);
 
 /* Adds a peer: mac != NULL is static; mac == NULL asks ARP to resolve it. Re-adding an IP
  * updates it. Returns 0 or ORDO_ENOSPACE (table full). Start-up only. */

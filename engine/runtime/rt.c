@@ -95,7 +95,7 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
 static int rt_add_peers(struct rt *rt)
 {
     static const uint8_t zero[6];
-    net_local_init(&rt->local, &rt->port.mac, rt->self->ipv4, rt->tx_csum_hw);
+    net_local_init(&rt->local, &rt->port.mac, rt->self->ipv4);
     for (uint32_t i = 0; i < rt->conf->nodes_n; i++) {
         const struct conf_node *n = &rt->conf->nodes[i];
         if (n->id == rt->self->id) {
