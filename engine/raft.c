@@ -1115,6 +1115,9 @@ static int raft_append_store(struct raft *r, const struct msg_append_entries *a)
         }
     }
     uint64_t first = a->entries[k].index;
+    /* The configuration changes only if its entry goes or a config entry comes; the check
+     * keeps appends O(entries) instead of a scan of the log. */
+    int conf_touched = first <= r->conf_index && r->conf_index != UINT64_MAX;
     if (first <= last) {
         raft_log_truncate(r, first);
     }
@@ -1125,9 +1128,12 @@ static int raft_append_store(struct raft *r, const struct msg_append_entries *a)
             mem_free(copies[i]);
             continue;
         }
+        conf_touched |= e->type == MSG_ENTRY_CONFIG;
         raft_log_push(r, e->term, e->type, copies[i], e->len);
     }
-    raft_conf_recompute(r);
+    if (conf_touched) {
+        raft_conf_recompute(r);
+    }
     return rc;
 }
 
