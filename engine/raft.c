@@ -2038,7 +2038,8 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
         memcpy(r->digest, ev->u.digest.digest, MSG_DIGEST_LEN);
         break;
     default:
-        ORDO_ASSERT(!"unknown raft event type");
+        /* Caller misuse (an unknown event type), not outside input: fail-stop. */
+        ORDO_ASSERT(ev->type >= RAFT_EV_TICK && ev->type <= RAFT_EV_DIGEST);
     }
     raft_finish(r, up);
     return rc;
