@@ -611,6 +611,66 @@ Test(raft, fast_backtracking_skips_whole_terms)
     cl_fini();
 }
 
+/* Figure 3.6 of the dissertation (figure 7 of the paper): the leader of term 8 and follower
+ * logs (a)-(f), missing entries, holding extra ones, or both. Replication must leave every
+ * follower with exactly the leader's log. */
+static const uint64_t fig7_leader[] = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6};
+
+static void fig7_case(const uint64_t *follower, uint32_t n)
+{
+    cl_start_log(1, 3, 7, fig7_leader, 10);
+    cl_start_log(2, 3, 7, follower, n);
+    cl_start_log(3, 3, 7, fig7_leader, 10);
+    cl.drop[2][1] = 1; /* keep (d), whose log is newer, from refusing the leader's election */
+    cl_elect(1);
+    cl.drop[2][1] = 0;
+    cr_assert_eq(raft_term(cl.n[1].r), 8);
+    cl_run(5 * HEARTBEAT_MS);
+    cr_assert_eq(raft_last_index(cl.n[2].r), 11);
+    for (uint64_t i = 1; i <= 11; i++) {
+        cr_assert_eq(raft_term_at(cl.n[2].r, i), raft_term_at(cl.n[1].r, i), "index %lu",
+                     (unsigned long)i);
+    }
+    cr_assert_eq(raft_commit_index(cl.n[2].r), 11);
+    cl_fini();
+}
+
+Test(raft, figure7_a_missing_one)
+{
+    static const uint64_t f[] = {1, 1, 1, 4, 4, 5, 5, 6, 6};
+    fig7_case(f, 9);
+}
+
+Test(raft, figure7_b_missing_many)
+{
+    static const uint64_t f[] = {1, 1, 1, 4};
+    fig7_case(f, 4);
+}
+
+Test(raft, figure7_c_extra_same_term)
+{
+    static const uint64_t f[] = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6};
+    fig7_case(f, 11);
+}
+
+Test(raft, figure7_d_extra_newer_term)
+{
+    static const uint64_t f[] = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7};
+    fig7_case(f, 12);
+}
+
+Test(raft, figure7_e_missing_and_conflicting)
+{
+    static const uint64_t f[] = {1, 1, 1, 4, 4, 4, 4};
+    fig7_case(f, 7);
+}
+
+Test(raft, figure7_f_long_conflicting_suffix)
+{
+    static const uint64_t f[] = {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3};
+    fig7_case(f, 11);
+}
+
 /* ------------------------------------------------------------------ snapshots */
 
 static uint8_t snap_bytes[20000];
