@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include "engine/err.h"
+#include "engine/mem.h"
 #include "engine/raft.h"
 
 #define CL_NODES 5
@@ -1063,6 +1064,65 @@ Test(raft, digests_are_passed_up)
     cr_assert_eq(up.digests[0].index, 1);
     cr_assert_eq(up.digests[0].digest[5], 0xab);
     cl.qhead++;
+    cl_fini();
+}
+
+Test(raft, create_fails_cleanly_at_every_allocation)
+{
+    uint64_t terms[] = {1, 1, 2, 2, 2};
+    struct msg_entry ents[5];
+    for (uint32_t i = 0; i < 5; i++) {
+        ents[i] = (struct msg_entry){.term = terms[i],
+                                     .index = i + 1,
+                                     .type = MSG_ENTRY_BATCH,
+                                     .len = 3,
+                                     .data = (const uint8_t *)"abc"};
+    }
+    struct raft_config c = cl_cfg(1);
+    struct raft_restore rs = {0};
+    rs.term = 2;
+    rs.bootstrap = cl_conf(3);
+    rs.n_entries = 5;
+    rs.entries = ents;
+    int64_t base = mem_live_count();
+    int ok = 0;
+    for (int64_t countdown = 0; countdown < 64 && !ok; countdown++) {
+        struct raft *r = NULL;
+        mem_fault_set(countdown, 1);
+        int rc = raft_create(&c, &rs, &r);
+        mem_fault_set(-1, 0);
+        if (rc == 0) {
+            ok = 1;
+            cr_assert_eq(raft_last_index(r), 5);
+            raft_destroy(r);
+        } else {
+            cr_assert_eq(rc, -ENOMEM);
+            cr_assert_null(r);
+        }
+        cr_assert_eq(mem_live_count(), base, "leak after failing allocation %ld", (long)countdown);
+    }
+    cr_assert(ok);
+}
+
+Test(raft, allocation_failures_lose_no_safety_and_progress_resumes)
+{
+    cl_init(3);
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    mem_fault_set(0, -1); /* every allocation fails */
+    cr_assert_eq(cl_propose(1, "x"), -ENOMEM);
+    cr_assert_eq(raft_last_index(cl.n[1].r), 1, "a failed proposal leaves no trace");
+    mem_fault_set(-1, 0);
+    cr_assert_eq(cl_propose(1, "y"), 0);
+    /* Followers cannot store it: they drop the AppendEntries and the leader retransmits. */
+    mem_fault_set(0, -1);
+    cl_deliver();
+    mem_fault_set(-1, 0);
+    cr_assert_eq(raft_commit_index(cl.n[1].r), 1);
+    cl_run(4 * HEARTBEAT_MS);
+    for (uint32_t i = 1; i <= 3; i++) {
+        cr_assert_eq(raft_commit_index(cl.n[i].r), 2, "node %u", i);
+    }
     cl_fini();
 }
 
