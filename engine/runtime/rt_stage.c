@@ -239,11 +239,15 @@ uint32_t rt_stage_rx(struct rt *rt)
 static int rt_execute(struct rt *rt, const struct msg_client_request *req,
                       struct msg_client_reply *reply)
 {
-    rt->applied_index++;
-    sess_advance(rt->sess, rt->applied_index);
-    int rc =
-        sess_execute(rt->sess, rt->sm, rt->applied_index, req, rt->result, rt->result_cap, reply);
-    if (rc < 0) {
+    /* The index is consumed only by a command that was applied: a local failure must not
+     * leave a hole that other replicas filled (they would diverge). sess_advance accepts
+     * the same index again on the retry. */
+    uint64_t index = rt->applied_index + 1;
+    sess_advance(rt->sess, index);
+    int rc = sess_execute(rt->sess, rt->sm, index, req, rt->result, rt->result_cap, reply);
+    if (rc >= 0) {
+        rt->applied_index = index;
+    } else {
         /* A local failure (no memory): nothing changed; the client retries on BUSY. */
         net_stats_inc(NET_CTR_APPLY_ERRORS);
         reply->client_id = req->client_id;
