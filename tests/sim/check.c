@@ -91,6 +91,7 @@ static void check_commit_new(struct world *w, struct world_replica *rep, const s
     if (e->type == MSG_ENTRY_CONFIG && raft_config_decode(e->data, e->len, &cfg) == 0) {
         w->config_committed = cfg;
         w->config_committed_index = i;
+        w->count.configs++;
     }
 }
 

@@ -95,7 +95,9 @@ static void replica_drop_head(struct world_disk *d, size_t k)
     for (size_t i = 0; i < k; i++) {
         free(d->log[i].data);
     }
-    memmove(d->log, d->log + k, (d->n - k) * sizeof(*d->log));
+    if (k > 0) {
+        memmove(d->log, d->log + k, (d->n - k) * sizeof(*d->log));
+    }
     d->n -= k;
     d->n_durable = d->n_durable > k ? d->n_durable - k : 0;
     d->sync_upto = d->sync_upto > k ? d->sync_upto - k : 0;
@@ -103,8 +105,10 @@ static void replica_drop_head(struct world_disk *d, size_t k)
 
 static int replica_sm_new(struct world *w, struct sm **sm, struct sess_table **sess)
 {
-    struct sess_config sc = {.sessions_max = w->p.sessions_max};
-    int rc = sm_kv_create(NULL, sm);
+    /* Small values keep the session table's up-front reply space small (restarts are many). */
+    struct sess_config sc = {.sessions_max = w->p.sessions_max, .reply_max = 64};
+    struct sm_kv_config kc = {.value_max = 64};
+    int rc = sm_kv_create(&kc, sm);
     if (rc == 0) {
         rc = sess_create(&sc, sess);
     }
@@ -176,6 +180,9 @@ static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64
         .args_len = args_len,
         .args = p + REPLICA_CMD_HDR,
     };
+    if (w->p.mutation & WORLD_MUT_NO_SESSIONS) {
+        req.flags |= MSG_REQ_NO_SESSION;
+    }
     int fresh = sess_bypass(req.flags) ||
                 sess_lookup(rep->sess, req.client_id, req.request_no, NULL) == SESS_NEW;
     static uint8_t out[SM_KV_VALUE_MAX + 64];
@@ -186,7 +193,8 @@ static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64
                    ordo_strerror(rc));
         return;
     }
-    if (fresh && !sess_bypass(req.flags)) {
+    /* Simulated clients never ask for at-least-once, so every command counts. */
+    if (fresh) {
         check_once(w, req.client_id, req.request_no, index);
     }
     if (rep->role == RAFT_LEADER) {
@@ -233,23 +241,30 @@ static void replica_apply(struct world *w, struct world_replica *rep, const stru
     check_applied(w, rep, e->index);
 }
 
+static void replica_serve_one(struct world *w, struct world_replica *rep,
+                              const struct world_read *rd)
+{
+    static uint8_t out[SM_KV_VALUE_MAX + 64];
+    struct msg_client_reply reply = {.client_id = rd->client_id, .request_no = rd->request_no};
+    uint32_t out_len = 0;
+    int st = sm_query(rep->sm, rd->op, rd->args, rd->args_len, out, sizeof(out), &out_len);
+    reply.status = (uint8_t)(st < 0 ? MSG_STATUS_BUSY : st);
+    reply.result = out;
+    reply.result_len = out_len;
+    replica_reply(w, rep, rd->client_addr, &reply);
+    w->count.reads++;
+}
+
 /* Serves ReadIndex reads whose index is applied (dissertation 6.4 step 4). */
 static void replica_serve_reads(struct world *w, struct world_replica *rep)
 {
-    static uint8_t out[SM_KV_VALUE_MAX + 64];
     for (size_t i = 0; i < rep->n_reads;) {
         struct world_read *rd = &rep->reads[i];
         if (rd->index == 0 || rd->index > rep->applied) {
             i++;
             continue;
         }
-        struct msg_client_reply reply = {.client_id = rd->client_id, .request_no = rd->request_no};
-        uint32_t out_len = 0;
-        int st = sm_query(rep->sm, rd->op, rd->args, rd->args_len, out, sizeof(out), &out_len);
-        reply.status = (uint8_t)(st < 0 ? MSG_STATUS_BUSY : st);
-        reply.result = out;
-        reply.result_len = out_len;
-        replica_reply(w, rep, rd->client_addr, &reply);
+        replica_serve_one(w, rep, rd);
         rep->reads[i] = rep->reads[--rep->n_reads];
     }
 }
@@ -358,6 +373,7 @@ static void replica_install(struct world *w, struct world_replica *rep,
     rep->sm = sm;
     rep->sess = sess;
     rep->applied = s->index;
+    w->count.snaps_installed++;
     struct world_disk *d = &rep->disk;
     uint64_t keep_from = s->index + 1;
     if (replica_entry_term(rep, s->index) != s->term) {
@@ -404,8 +420,8 @@ static void replica_handle(struct world *w, struct world_replica *rep, const str
     rep->term = raft_term(rep->raft);
     /* Figure 3.7: a leader advances its commit index only to an entry of its own term
      * (older entries commit with it, never by being counted on a majority). */
-    if (was == RAFT_LEADER && rep->role == RAFT_LEADER && (up->flags & RAFT_UPD_COMMIT) &&
-        raft_term_at(rep->raft, up->commit_index) != rep->term) {
+    if (!w->p.no_commit_rule && was == RAFT_LEADER && rep->role == RAFT_LEADER &&
+        (up->flags & RAFT_UPD_COMMIT) && raft_term_at(rep->raft, up->commit_index) != rep->term) {
         world_fail(w,
                    "commit rule: leader %u of term %lu advanced its commit index to %lu, "
                    "an entry of term %lu",
@@ -474,8 +490,8 @@ static int replica_create_core(struct world *w, struct world_replica *rep,
         .entries = es,
     };
     int rc = raft_create(&cfg, &rs, &rep->raft);
-    if (rc == 0 && w->p.mutation != 0) {
-        raft_mutation_set(rep->raft, w->p.mutation);
+    if (rc == 0 && (w->p.mutation & WORLD_MUT_CORE_MASK) != 0) {
+        raft_mutation_set(rep->raft, w->p.mutation & WORLD_MUT_CORE_MASK);
     }
     return rc;
 }
@@ -541,6 +557,7 @@ void replica_crash(struct world *w, struct world_replica *rep)
     size_t unsynced = d->n - d->n_durable;
     size_t keep = d->n_durable + (size_t)rng_below(&w->rng, unsynced + 1);
     replica_drop_tail(d, keep);
+    w->count.crashes++;
     d->n_durable = d->n;
     d->sync_at = WORLD_NEVER;
     replica_stop(rep);
@@ -613,6 +630,7 @@ void replica_snapshot(struct world *w, struct world_replica *rep)
     d->snap_term = term;
     d->snap_config = c;
     d->snap_chain = chain;
+    w->count.snaps_taken++;
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = w->now};
     ev.u.snapshot_taken.index = index;
     ev.u.snapshot_taken.data = sink.data;
@@ -663,6 +681,16 @@ void replica_client_request(struct world *w, struct world_replica *rep, const st
 {
     const struct msg_client_request *q = &m->u.request;
     uint32_t from = m->hdr.sender;
+    if ((w->p.mutation & WORLD_MUT_STALE_READS) && (q->flags & MSG_REQ_READ)) {
+        struct world_read rd = {.client_addr = from,
+                                .client_id = q->client_id,
+                                .request_no = q->request_no,
+                                .op = q->op,
+                                .args_len = q->args_len > 64 ? 0 : q->args_len};
+        memcpy(rd.args, q->args, rd.args_len);
+        replica_serve_one(w, rep, &rd);
+        return;
+    }
     if (rep->role != RAFT_LEADER || q->args_len > 64) {
         replica_redirect(w, rep, from, q->client_id, q->request_no);
         return;

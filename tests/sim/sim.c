@@ -20,6 +20,7 @@
 static const char *sim_argv0 = "sim";
 static uint64_t sim_current_seed;
 static uint32_t sim_mutation;
+static uint8_t sim_no_commit_rule;
 static uint32_t sim_sessions; /* --sessions: 1 = sometimes fewer than clients; >1 = fixed */
 
 void world_fail(struct world *w, const char *fmt, ...)
@@ -231,6 +232,7 @@ void sim_client_reply(struct world *w, const struct msg *m, uint32_t from)
         case MSG_STATUS_SESSION_EXPIRED:
             /* The session is gone: the outcome is unknown; start a fresh session. */
             sim_client_done(w, c, -1, r);
+            w->count.expired++;
             c->client_id = rng_next(&w->rng) | 1;
             c->request_no = 0;
             break;
@@ -290,6 +292,7 @@ static void sim_event(struct world *w, struct world_replica *rep, uint8_t type, 
         ev.u.transfer.target = b;
     }
     int rc = replica_step(w, rep, &ev);
+    w->count.transfers += type == RAFT_EV_TRANSFER && rc == 0;
     world_trace(w, "leader %u: %s %u %u -> %d", rep->id,
                 type == RAFT_EV_CHANGE ? "change" : "transfer", a, b, rc);
 }
@@ -512,8 +515,16 @@ static void sim_watch_leaders(struct world *w)
             continue;
         }
         rep->lead_term = rep->term;
-        if (rng_chance(&w->rng, w->p.leader_crash_ppm)) {
+        w->count.leaders++;
+        if (!rng_chance(&w->rng, w->p.leader_crash_ppm)) {
+            continue;
+        }
+        if (rng_below(&w->rng, 2)) {
             rep->crash_at = w->now + rng_below(&w->rng, 3u * w->p.disk_max_ms + 5u);
+        } else {
+            /* Cut off before its first entries leave: they stay on it alone. */
+            vnet_isolate(&w->net, id, 1);
+            world_trace(w, "fault: new leader %u isolated", id);
         }
     }
 }
@@ -599,6 +610,10 @@ static int sim_liveness(struct world *w, uint64_t heal_ms, uint64_t *leader_ms)
         return 1;
     }
     if (*leader_ms != WORLD_NEVER && sim_clients_idle(w)) {
+        uint64_t lm = *leader_ms - heal_ms;
+        uint64_t cm = w->now - heal_ms;
+        w->count.leader_ms_max = lm > w->count.leader_ms_max ? lm : w->count.leader_ms_max;
+        w->count.complete_ms_max = cm > w->count.complete_ms_max ? cm : w->count.complete_ms_max;
         return 1;
     }
     if (w->now > heal_ms + w->p.liveness_ms) {
@@ -643,28 +658,45 @@ static void sim_loop(struct world *w)
     }
 }
 
+/* Fault profile of a run: calm (few faults, long stretches of progress), rough, or storm
+ * (many short terms and diverging logs, the ground of figure 8). */
+static void sim_profile(struct world_params *p, struct rng *r)
+{
+    uint64_t kind = rng_below(r, 100);
+    if (kind < 40) {
+        p->fault_gap_ms = (uint32_t)rng_range(r, 100, 300);
+        p->crash_ppm = (uint32_t)rng_range(r, 30000, 100000);
+        p->restart_max_ms = 1500;
+        p->leader_crash_ppm = 0;
+    } else if (kind < 75) {
+        p->fault_gap_ms = (uint32_t)rng_range(r, 50, 200);
+        p->crash_ppm = (uint32_t)rng_range(r, 50000, 150000);
+        p->restart_max_ms = 800;
+        p->leader_crash_ppm = (uint32_t)rng_range(r, 0, 200000);
+    } else {
+        p->fault_gap_ms = (uint32_t)rng_range(r, 20, 80);
+        p->crash_ppm = (uint32_t)rng_range(r, 100000, 300000);
+        p->restart_max_ms = (uint32_t)rng_range(r, 50, 400);
+        p->leader_crash_ppm = (uint32_t)rng_range(r, 200000, 500000);
+    }
+    p->partition_ppm = (uint32_t)rng_range(r, 30000, 150000);
+}
+
 static void sim_params(struct world *w)
 {
     struct world_params *p = &w->p;
     struct rng *r = &w->rng;
     p->nodes = rng_below(r, 2) ? 5 : 3;
-    p->clients = (uint32_t)rng_range(r, 2, 5);
-    p->fault_ms = rng_range(r, 1500, 4000);
+    p->clients = (uint32_t)rng_range(r, 2, 6);
+    p->fault_ms = rng_range(r, 2000, 6000);
     p->liveness_ms = 20000;
     p->election_ms = 100;
     p->disk_max_ms = (uint32_t)rng_below(r, 12);
-    p->crash_ppm = (uint32_t)rng_range(r, 30000, 150000);
-    /* Half the runs are storms: many short terms with diverging logs (figure 8). */
-    int storm = rng_below(r, 2) == 0;
-    p->fault_gap_ms = storm ? (uint32_t)rng_range(r, 20, 80) : 200;
-    p->restart_max_ms = storm ? (uint32_t)rng_range(r, 50, 400) : 1500;
-    p->crash_ppm = storm ? (uint32_t)rng_range(r, 100000, 350000) : p->crash_ppm;
-    p->partition_ppm = (uint32_t)rng_range(r, 30000, 150000);
+    sim_profile(p, r);
     p->member_ppm = rng_below(r, 3) ? (uint32_t)rng_range(r, 30000, 100000) : 0;
     p->transfer_ppm = (uint32_t)rng_range(r, 10000, 60000);
     static const uint64_t snaps[] = {1500, 6000, 1ull << 40};
     p->snapshot_bytes = snaps[rng_below(r, 3)];
-    p->leader_crash_ppm = rng_below(r, 2) ? (uint32_t)rng_range(r, 100000, 600000) : 0;
     static const uint32_t appends[] = {1, 2, 8, 64};
     p->append_max = appends[rng_below(r, 4)];
     p->window = (uint32_t)rng_range(r, 1, 64);
@@ -683,6 +715,7 @@ static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
     sim_params(w);
     w->p.nodes = nodes ? nodes : w->p.nodes;
     w->p.mutation = sim_mutation;
+    w->p.no_commit_rule = sim_no_commit_rule;
     vnet_init(&w->net, &w->rng);
     w->faults_on = 1;
     w->fault_at = rng_range(&w->rng, 50, 300);
@@ -735,6 +768,7 @@ struct sim_stats {
     uint64_t commits;
     uint64_t lin_unknown;
     uint64_t failed;
+    struct world_counts count;
 };
 
 static const struct {
@@ -747,6 +781,8 @@ static const struct {
     {"leader_no_persist", RAFT_MUT_LEADER_NO_PERSIST},
     {"vote_any_log", RAFT_MUT_VOTE_ANY_LOG},
     {"no_truncate", RAFT_MUT_NO_TRUNCATE},
+    {"sim_stale_reads", WORLD_MUT_STALE_READS},
+    {"sim_no_sessions", WORLD_MUT_NO_SESSIONS},
 };
 
 static const char *sim_mutation_name(void)
@@ -806,6 +842,18 @@ static int sim_run(uint64_t seed, uint32_t nodes, int trace, int quiet, struct s
     st->steps += w.steps;
     st->ops += w.ops_done;
     st->commits += w.commit_max;
+    w.count.msgs = w.net.delivered;
+    uint64_t *dst = (uint64_t *)(void *)&st->count;
+    const uint64_t *src = (const uint64_t *)(const void *)&w.count;
+    for (size_t i = 0; i < sizeof(w.count) / sizeof(uint64_t) - 2; i++) {
+        dst[i] += src[i];
+    }
+    if (w.count.leader_ms_max > st->count.leader_ms_max) {
+        st->count.leader_ms_max = w.count.leader_ms_max;
+    }
+    if (w.count.complete_ms_max > st->count.complete_ms_max) {
+        st->count.complete_ms_max = w.count.complete_ms_max;
+    }
     if (w.failed) {
         st->failed++;
         if (!quiet) {
@@ -880,10 +928,13 @@ static void sim_usage(void)
             "  --time SEC      also stop after SEC seconds of wall time\n"
             "  --soak          run seeds until stopped (or the first failure)\n"
             "  --mutate NAME   break the core on purpose: commit_old_term, ack_before_persist,\n"
-            "                  vote_twice, leader_no_persist, vote_any_log, no_truncate\n"
+            "                  vote_twice, leader_no_persist, vote_any_log, no_truncate;\n"
+            "                  or the simulated replica: sim_stale_reads, sim_no_sessions\n"
             "  --expect-catch  succeed only if some seed fails (tests of the checkers)\n"
             "  --sessions N    session table size: 1 = now and then fewer than clients\n"
-            "                  (exercises eviction and expiry), N > 1 = always N\n",
+            "                  (exercises eviction and expiry), N > 1 = always N\n"
+            "  --no-commit-rule  leave out the direct figure 3.7 check (leaders commit only\n"
+            "                  entries of their term), to see what else catches a mutation\n",
             sim_argv0);
 }
 
@@ -902,17 +953,12 @@ struct sim_opts {
 static int sim_parse(int argc, char **argv, struct sim_opts *o)
 {
     static const struct option lo[] = {
-        {"seed", required_argument, NULL, 's'},
-        {"trace", no_argument, NULL, 't'},
-        {"seeds", required_argument, NULL, 'n'},
-        {"start", required_argument, NULL, 'S'},
-        {"time", required_argument, NULL, 'T'},
-        {"soak", no_argument, NULL, 'k'},
-        {"nodes", required_argument, NULL, 'N'},
-        {"mutate", required_argument, NULL, 'm'},
-        {"expect-catch", no_argument, NULL, 'e'},
-        {"sessions", required_argument, NULL, 'x'},
-        {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 's'},     {"trace", no_argument, NULL, 't'},
+        {"seeds", required_argument, NULL, 'n'},    {"start", required_argument, NULL, 'S'},
+        {"time", required_argument, NULL, 'T'},     {"soak", no_argument, NULL, 'k'},
+        {"nodes", required_argument, NULL, 'N'},    {"mutate", required_argument, NULL, 'm'},
+        {"expect-catch", no_argument, NULL, 'e'},   {"sessions", required_argument, NULL, 'x'},
+        {"no-commit-rule", no_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
     };
     int c;
     *o = (struct sim_opts){.seeds = 100, .start = 1};
@@ -954,6 +1000,9 @@ static int sim_parse(int argc, char **argv, struct sim_opts *o)
         case 'e':
             o->expect_catch = 1;
             break;
+        case 'R':
+            sim_no_commit_rule = 1;
+            break;
         case 'x':
             sim_sessions = (uint32_t)strtoul(optarg, NULL, 0);
             break;
@@ -984,6 +1033,16 @@ static int sim_many(const struct sim_opts *o, struct sim_stats *st)
            " histories too big to decide, %" PRIu64 " failed\n",
            st->seeds, st->steps, st->ops, st->commits, dt, (double)st->seeds * 60.0 / dt,
            (double)st->steps * 60.0 / dt, st->lin_unknown, st->failed);
+    const struct world_counts *k = &st->count;
+    printf("sim: covered %" PRIu64 " crashes, %" PRIu64 " leaderships, %" PRIu64
+           " snapshots taken, %" PRIu64 " installed, %" PRIu64 " configurations committed, %" PRIu64
+           " transfers, %" PRIu64 " ReadIndex reads, %" PRIu64 " expired sessions, %" PRIu64
+           " messages\n",
+           k->crashes, k->leaders, k->snaps_taken, k->snaps_installed, k->configs, k->transfers,
+           k->reads, k->expired, k->msgs);
+    printf("sim: liveness: leader within %" PRIu64 " ms and every pending op done within %" PRIu64
+           " ms of the faults stopping (worst seed)\n",
+           k->leader_ms_max, k->complete_ms_max);
     if (o->expect_catch) {
         if (caught) {
             printf("mutation %s caught by seed %" PRIu64 "\n", sim_mutation_name(), caught);

@@ -22,6 +22,12 @@
 #define WORLD_KEYS 3
 #define WORLD_NEVER UINT64_MAX
 
+/* Deliberate bugs in the simulated replicas themselves (not the core), to show that the
+ * client-side checkers see what they must: above the core's RAFT_MUT_* bits. */
+#define WORLD_MUT_STALE_READS 0x10000u /* any replica serves reads from its local state */
+#define WORLD_MUT_NO_SESSIONS 0x20000u /* commands bypass the session table */
+#define WORLD_MUT_CORE_MASK 0xffffu
+
 /* One entry as written to the simulated disk (owned copy) with its log-matching chain. */
 struct world_ent {
     uint64_t term;
@@ -136,6 +142,7 @@ struct world_params {
     uint32_t mutation;
     uint32_t leader_crash_ppm; /* a new leader crashes within milliseconds (figure 8) */
     uint32_t append_max;       /* entries per AppendEntries */
+    uint8_t no_commit_rule;    /* skip the direct figure 3.7 check (measure the others) */
     uint32_t window;           /* entries in flight per follower */
 };
 
@@ -172,6 +179,19 @@ struct world {
     size_t n_once;
     uint64_t ops_done;
     uint64_t lin_steps;
+    struct world_counts {
+        uint64_t crashes;
+        uint64_t leaders;
+        uint64_t snaps_taken;
+        uint64_t snaps_installed;
+        uint64_t configs;
+        uint64_t transfers;
+        uint64_t reads;
+        uint64_t expired;
+        uint64_t msgs;
+        uint64_t leader_ms_max;   /* liveness: longest wait for a leader after the faults */
+        uint64_t complete_ms_max; /* liveness: longest wait for every pending op */
+    } count;
 };
 
 /* Records a failure (the first one wins) and stops the run. */
