@@ -1648,6 +1648,9 @@ static int raft_propose(struct raft *r, const uint8_t *data, uint32_t len)
     if (rc < 0) {
         return rc;
     }
+    if (r->noop_index == UINT64_MAX) {
+        r->noop_index = raft_last(r); /* the no-op failed to allocate: this entry stands in */
+    }
     raft_replicate_all(r);
     raft_leader_commit(r);
     return 0;
