@@ -265,14 +265,18 @@ struct raft_stats {
 
 /* Deliberately broken protocol variants, for the checker tests (tests/sim). All off by
  * default; never set outside tests. */
-#define RAFT_MUT_COMMIT_OLD_TERM                                                                   \
-    0x0001u                                 /* leader commits old-term entries by counting         \
-                                             * replicas (violates 3.6.2 / figure 3.7) */
-#define RAFT_MUT_ACK_BEFORE_PERSIST 0x0002u /* follower acks entries before they are durable */
-#define RAFT_MUT_VOTE_TWICE 0x0004u         /* grants a second vote in the same term */
-#define RAFT_MUT_LEADER_NO_PERSIST 0x0008u  /* leader counts itself before its own fsync */
-#define RAFT_MUT_VOTE_ANY_LOG 0x0010u       /* grants votes without the up-to-date check */
-#define RAFT_MUT_NO_TRUNCATE 0x0020u        /* follower keeps a conflicting suffix */
+/* Leader commits old-term entries by counting replicas (violates 3.6.2 / figure 3.7). */
+#define RAFT_MUT_COMMIT_OLD_TERM 0x0001u
+/* Follower acknowledges entries before they are durable. */
+#define RAFT_MUT_ACK_BEFORE_PERSIST 0x0002u
+/* Grants a second vote in the same term (the vote is not recorded). */
+#define RAFT_MUT_VOTE_TWICE 0x0004u
+/* Leader counts itself before its own write is durable. */
+#define RAFT_MUT_LEADER_NO_PERSIST 0x0008u
+/* Grants votes without the up-to-date log check (3.6.1). */
+#define RAFT_MUT_VOTE_ANY_LOG 0x0010u
+/* Follower keeps a conflicting suffix yet acknowledges the leader's entries. */
+#define RAFT_MUT_NO_TRUNCATE 0x0020u
 
 struct raft;
 
@@ -290,13 +294,14 @@ ORDO_API void raft_destroy(struct raft *r);
  * duties). The core must be driven by one thread at a time. Returns 0, or for a refused
  * event (the update is still valid and must be handled):
  *  ORDO_ENOTLEADER  propose / read / change / transfer on a non-leader, or during a transfer;
- *  ORDO_ENOSPACE    propose beyond uncommitted_max;
+ *  ORDO_ENOSPACE    propose beyond uncommitted_max; read with 1024 reads pending;
  *  -EBUSY           change while another change is uncommitted or before the leader's no-op
  *                   is committed; transfer while one is running;
  *  -EAGAIN          promote of a learner that lacks committed entries (retry later);
  *  -EINVAL          change / transfer naming an unknown or wrong server, removal of the last
  *                   voter, snapshot_taken beyond the commit index;
- *  ORDO_EMALFORMED  a message with invalid fields (counted in msgs_invalid, ignored);
+ *  ORDO_EMALFORMED  a message with invalid fields, a non-peer type or from itself
+ *                   (counted in msgs_invalid, ignored); ORDO_EBADTYPE an unknown peer type;
  *  -ENOMEM          an allocation failed (the event had no effect).
  * Asserts (fail-stop) on caller misuse: time going backwards, unknown event type. */
 ORDO_API int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *up);
