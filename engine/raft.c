@@ -95,6 +95,7 @@ struct raft {
     uint64_t noop_index;
     uint32_t transfer_target;
     uint8_t transfer_sent;
+    uint8_t lease_off; /* TimeoutNow sent this term: a successor may exist before the lease ends */
     uint64_t transfer_deadline_ms;
     uint64_t read_ctx;
     uint64_t ctx_sent_ms[RAFT_CTX_RING];
@@ -779,6 +780,9 @@ static void raft_send_timeout_now(struct raft *r, struct raft_progress *p)
         m->u.timeout_now.term = r->term;
     }
     r->transfer_sent = 1;
+    /* The target's election bypasses leader stickiness (3.10), so this leader's lease no
+     * longer guarantees that no other leader exists: no more lease reads in this term. */
+    r->lease_off = 1;
 }
 
 /* One heartbeat round (new ReadIndex context) to every other server. */
@@ -820,6 +824,7 @@ static void raft_become_leader(struct raft *r)
     }
     r->n_pending = 0;
     r->transfer_target = MSG_NODE_NONE;
+    r->lease_off = 0;
     r->quorum_deadline_ms = r->now_ms + r->cfg.election_timeout_ms;
     /* A no-op entry of the new term lets the leader learn what is committed (6.4) and
      * commit older entries indirectly (3.6.2). Without memory, the broadcast still asserts
@@ -1688,7 +1693,7 @@ static int raft_read(struct raft *r, uint64_t id)
         return ORDO_ENOTLEADER;
     }
     int noop_done = r->commit_index >= r->noop_index;
-    if (r->cfg.lease_reads && noop_done && raft_lease_valid(r)) {
+    if (r->cfg.lease_reads && !r->lease_off && noop_done && raft_lease_valid(r)) {
         raft_read_out(r, id, r->commit_index, 0);
         return 0;
     }

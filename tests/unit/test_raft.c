@@ -952,6 +952,28 @@ Test(raft, lease_read_is_immediate_when_opted_in)
     cl_fini();
 }
 
+Test(raft, no_lease_reads_after_timeout_now)
+{
+    memset(&cl, 0, sizeof(cl));
+    for (uint32_t i = 1; i <= 3; i++) {
+        struct raft_config c = cl_cfg(i);
+        c.lease_reads = 1;
+        struct raft_restore rs = {0};
+        rs.bootstrap = cl_conf(3);
+        cl_start(i, &c, &rs);
+    }
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    cl_isolate(2, 1); /* the target gets TimeoutNow only later, as if delayed */
+    cl.drop[1][2] = 1;
+    struct raft_event ev = {.type = RAFT_EV_TRANSFER, .now_ms = cl.now};
+    ev.u.transfer.target = 2;
+    cr_assert_eq(cl_step(1, &ev), 0);
+    cr_assert_eq(cl_read(1, 3), 0);
+    cr_assert_eq(cl.n[1].n_reads, 0, "a lease read right after TimeoutNow could be stale");
+    cl_fini();
+}
+
 /* ------------------------------------------------------------------ misc */
 
 Test(raft, single_node_commits_after_own_persist)
