@@ -121,6 +121,24 @@ void check_committed(struct world *w, struct world_replica *rep, const struct ms
     }
 }
 
+/* A digest a peer sent in a heartbeat (or its response) matches the state every replica
+ * had after applying that index. */
+void check_peer_digest(struct world *w, struct world_replica *rep, const struct raft_digest *d)
+{
+    if (d->index == 0 || d->index > w->commit_max || w->commits[d->index].digest == 0) {
+        return;
+    }
+    uint64_t v;
+    memcpy(&v, d->digest, sizeof(v));
+    w->count.digests++;
+    if ((v | 1) != w->commits[d->index].digest) {
+        world_fail(w,
+                   "digest mismatch: replica %u received from %u a digest at index %lu that "
+                   "differs from the applied state there",
+                   rep->id, d->from, (unsigned long)d->index);
+    }
+}
+
 /* Equal digests at equal applied indices. */
 void check_applied(struct world *w, struct world_replica *rep, uint64_t index)
 {

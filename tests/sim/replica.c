@@ -239,6 +239,11 @@ static void replica_apply(struct world *w, struct world_replica *rep, const stru
     }
     rep->applied = e->index;
     check_applied(w, rep, e->index);
+    if (e->index % 16 == 0) {
+        /* Auditing (DESIGN.md step 6): peers compare digests carried in heartbeats. */
+        rep->digest_index = e->index;
+        sm_digest(rep->sm, rep->digest);
+    }
 }
 
 static void replica_serve_one(struct world *w, struct world_replica *rep,
@@ -436,6 +441,9 @@ static void replica_handle(struct world *w, struct world_replica *rep, const str
         }
     }
     replica_reads_update(w, rep, up);
+    for (uint32_t i = 0; i < up->n_digests && !w->failed; i++) {
+        check_peer_digest(w, rep, &up->digests[i]);
+    }
     if (rep->role == RAFT_LEADER && was != RAFT_LEADER) {
         check_became_leader(w, rep);
     }
@@ -528,6 +536,7 @@ int replica_start(struct world *w, struct world_replica *rep, const struct msg_c
     rep->snap_wanted = 0;
     rep->n_reads = 0;
     rep->crash_at = WORLD_NEVER;
+    rep->digest_index = 0;
     d->sync_at = WORLD_NEVER;
     if (d->snap_index > 0) {
         check_applied(w, rep, d->snap_index);
@@ -572,6 +581,15 @@ void replica_free(struct world_replica *rep)
     free(rep->disk.snap_data);
     free(rep->reads);
     memset(rep, 0, sizeof(*rep));
+}
+
+void replica_digest(struct world *w, struct world_replica *rep)
+{
+    struct raft_event ev = {.type = RAFT_EV_DIGEST, .now_ms = w->now};
+    ev.u.digest.index = rep->digest_index;
+    memcpy(ev.u.digest.digest, rep->digest, MSG_DIGEST_LEN);
+    rep->digest_index = 0;
+    replica_step(w, rep, &ev);
 }
 
 /* The simulated fsync completed: the entries written before it was issued are durable.

@@ -420,7 +420,7 @@ static uint64_t sim_next_time(struct world *w, uint64_t phase_end)
         if (rep->up) {
             t = sim_min(t, sim_min(rep->tick_at, rep->disk.sync_at));
             t = w->faults_on ? sim_min(t, rep->crash_at) : t;
-            t = rep->snap_wanted ? sim_min(t, w->now) : t;
+            t = rep->snap_wanted || rep->digest_index ? sim_min(t, w->now) : t;
         } else if (rep->exists && !rep->removed && w->faults_on) {
             t = sim_min(t, rep->restart_at);
         }
@@ -480,6 +480,10 @@ static int sim_replica_work(struct world *w)
         }
         if (rep->up && rep->snap_wanted) {
             replica_snapshot(w, rep);
+            return 1;
+        }
+        if (rep->up && rep->digest_index != 0) {
+            replica_digest(w, rep);
             return 1;
         }
     }
@@ -768,6 +772,7 @@ struct sim_stats {
     uint64_t commits;
     uint64_t lin_unknown;
     uint64_t failed;
+    uint64_t fingerprint; /* of the last run: equal runs give equal fingerprints */
     struct world_counts count;
 };
 
@@ -843,6 +848,8 @@ static int sim_run(uint64_t seed, uint32_t nodes, int trace, int quiet, struct s
     st->ops += w.ops_done;
     st->commits += w.commit_max;
     w.count.msgs = w.net.delivered;
+    st->fingerprint = world_mix(world_mix(w.steps, w.now), world_mix(w.ops_done, w.n_hist));
+    st->fingerprint = world_mix(st->fingerprint, check_chain_at(&w, w.commit_max));
     uint64_t *dst = (uint64_t *)(void *)&st->count;
     const uint64_t *src = (const uint64_t *)(const void *)&w.count;
     for (size_t i = 0; i < sizeof(w.count) / sizeof(uint64_t) - 2; i++) {
@@ -933,6 +940,7 @@ static void sim_usage(void)
             "  --expect-catch  succeed only if some seed fails (tests of the checkers)\n"
             "  --sessions N    session table size: 1 = now and then fewer than clients\n"
             "                  (exercises eviction and expiry), N > 1 = always N\n"
+            "  --replay-check  run every seed twice and demand identical runs (determinism)\n"
             "  --no-commit-rule  leave out the direct figure 3.7 check (leaders commit only\n"
             "                  entries of their term), to see what else catches a mutation\n",
             sim_argv0);
@@ -948,17 +956,25 @@ struct sim_opts {
     int soak;
     uint32_t nodes;
     int expect_catch;
+    int replay_check;
 };
 
 static int sim_parse(int argc, char **argv, struct sim_opts *o)
 {
     static const struct option lo[] = {
-        {"seed", required_argument, NULL, 's'},     {"trace", no_argument, NULL, 't'},
-        {"seeds", required_argument, NULL, 'n'},    {"start", required_argument, NULL, 'S'},
-        {"time", required_argument, NULL, 'T'},     {"soak", no_argument, NULL, 'k'},
-        {"nodes", required_argument, NULL, 'N'},    {"mutate", required_argument, NULL, 'm'},
-        {"expect-catch", no_argument, NULL, 'e'},   {"sessions", required_argument, NULL, 'x'},
-        {"no-commit-rule", no_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 's'},
+        {"trace", no_argument, NULL, 't'},
+        {"seeds", required_argument, NULL, 'n'},
+        {"start", required_argument, NULL, 'S'},
+        {"time", required_argument, NULL, 'T'},
+        {"soak", no_argument, NULL, 'k'},
+        {"nodes", required_argument, NULL, 'N'},
+        {"mutate", required_argument, NULL, 'm'},
+        {"expect-catch", no_argument, NULL, 'e'},
+        {"sessions", required_argument, NULL, 'x'},
+        {"no-commit-rule", no_argument, NULL, 'R'},
+        {"replay-check", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     *o = (struct sim_opts){.seeds = 100, .start = 1};
@@ -1003,6 +1019,9 @@ static int sim_parse(int argc, char **argv, struct sim_opts *o)
         case 'R':
             sim_no_commit_rule = 1;
             break;
+        case 'P':
+            o->replay_check = 1;
+            break;
         case 'x':
             sim_sessions = (uint32_t)strtoul(optarg, NULL, 0);
             break;
@@ -1013,8 +1032,28 @@ static int sim_parse(int argc, char **argv, struct sim_opts *o)
     return 0;
 }
 
+/* Reproducibility: a seed run twice in one process gives the very same run. */
+static int sim_replay_check(const struct sim_opts *o, struct sim_stats *st)
+{
+    for (uint64_t seed = o->start; seed < o->start + o->seeds; seed++) {
+        int a = sim_run(seed, o->nodes, 0, 0, st);
+        uint64_t fa = st->fingerprint;
+        int b = sim_run(seed, o->nodes, 0, 0, st);
+        if (a != b || fa != st->fingerprint) {
+            printf("seed %" PRIu64 " is not reproducible: %016" PRIx64 " then %016" PRIx64 "\n",
+                   seed, fa, st->fingerprint);
+            return 1;
+        }
+    }
+    printf("sim: %" PRIu64 " seeds replayed identically\n", o->seeds);
+    return st->failed ? 1 : 0;
+}
+
 static int sim_many(const struct sim_opts *o, struct sim_stats *st)
 {
+    if (o->replay_check) {
+        return sim_replay_check(o, st);
+    }
     double t0 = sim_wall();
     uint64_t caught = 0;
     uint64_t seed = o->start;
@@ -1036,10 +1075,10 @@ static int sim_many(const struct sim_opts *o, struct sim_stats *st)
     const struct world_counts *k = &st->count;
     printf("sim: covered %" PRIu64 " crashes, %" PRIu64 " leaderships, %" PRIu64
            " snapshots taken, %" PRIu64 " installed, %" PRIu64 " configurations committed, %" PRIu64
-           " transfers, %" PRIu64 " ReadIndex reads, %" PRIu64 " expired sessions, %" PRIu64
-           " messages\n",
+           " transfers, %" PRIu64 " peer digests compared, %" PRIu64 " ReadIndex reads, %" PRIu64
+           " expired sessions, %" PRIu64 " messages\n",
            k->crashes, k->leaders, k->snaps_taken, k->snaps_installed, k->configs, k->transfers,
-           k->reads, k->expired, k->msgs);
+           k->digests, k->reads, k->expired, k->msgs);
     printf("sim: liveness: leader within %" PRIu64 " ms and every pending op done within %" PRIu64
            " ms of the faults stopping (worst seed)\n",
            k->leader_ms_max, k->complete_ms_max);

@@ -84,9 +84,11 @@ struct world_replica {
     uint8_t role;
     uint64_t term;
     uint8_t snap_wanted;
-    uint64_t restart_at; /* crashed: when the fault schedule restarts it */
-    uint64_t crash_at;   /* up: when the fault schedule crashes it (WORLD_NEVER: not planned) */
-    uint64_t lead_term;  /* last term in which the simulator saw it lead */
+    uint64_t restart_at;   /* crashed: when the fault schedule restarts it */
+    uint64_t crash_at;     /* up: when the fault schedule crashes it (WORLD_NEVER: not planned) */
+    uint64_t lead_term;    /* last term in which the simulator saw it lead */
+    uint64_t digest_index; /* a digest to hand to the core (RAFT_EV_DIGEST); 0 = none */
+    uint8_t digest[MSG_DIGEST_LEN];
     struct world_disk disk;
     struct world_read *reads;
     size_t n_reads;
@@ -189,6 +191,7 @@ struct world {
         uint64_t reads;
         uint64_t expired;
         uint64_t msgs;
+        uint64_t digests;         /* digests received from peers and compared */
         uint64_t leader_ms_max;   /* liveness: longest wait for a leader after the faults */
         uint64_t complete_ms_max; /* liveness: longest wait for every pending op */
     } count;
@@ -206,6 +209,7 @@ void replica_crash(struct world *w, struct world_replica *rep);
 int replica_step(struct world *w, struct world_replica *rep, const struct raft_event *ev);
 void replica_sync_done(struct world *w, struct world_replica *rep);
 void replica_snapshot(struct world *w, struct world_replica *rep);
+void replica_digest(struct world *w, struct world_replica *rep);
 void replica_client_request(struct world *w, struct world_replica *rep, const struct msg *m);
 void replica_free(struct world_replica *rep);
 uint64_t replica_entry_term(const struct world_replica *rep, uint64_t index);
@@ -221,6 +225,7 @@ void check_became_leader(struct world *w, struct world_replica *rep);
 void check_step(struct world *w);
 uint64_t check_chain_at(const struct world *w, uint64_t index);
 void check_config_written(struct world *w, uint64_t index, const struct msg_config *c);
+void check_peer_digest(struct world *w, struct world_replica *rep, const struct raft_digest *d);
 
 /* sim.c: client side. */
 void sim_client_reply(struct world *w, const struct msg *m, uint32_t from);
