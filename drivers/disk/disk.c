@@ -826,7 +826,14 @@ static int disk_recover_all(struct disk_log *log, struct ordo_errmsg *err)
 
 static int disk_open_ring(struct disk_log *log)
 {
-    int rc = io_uring_queue_init(log->cfg.ring_entries, &log->ring, 0);
+    /* COOP_TASKRUN + TASKRUN_FLAG: completions finished by io-wq workers are flagged in the
+     * SQ ring, so a poller that never makes a system call still sees them (peek enters the
+     * kernel only then). Older kernels refuse the flags: plain mode works, with interrupts. */
+    int rc = io_uring_queue_init(log->cfg.ring_entries, &log->ring,
+                                 IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+    if (rc == -EINVAL) {
+        rc = io_uring_queue_init(log->cfg.ring_entries, &log->ring, 0);
+    }
     if (rc < 0) {
         return rc;
     }
