@@ -88,6 +88,16 @@ static void replica_drop_tail(struct world_disk *d, size_t keep)
     }
 }
 
+/* Cuts the written log after `last` (a crash of the twin disk kept only that much); what is
+ * left is durable. */
+void replica_mirror_cut(struct world_replica *rep, uint64_t last)
+{
+    struct world_disk *d = &rep->disk;
+    replica_drop_tail(d, last > d->snap_index ? last - d->snap_index : 0);
+    d->n_durable = d->n;
+    d->sync_at = WORLD_NEVER;
+}
+
 /* Drops the first k entries (now covered by a snapshot). */
 static void replica_drop_head(struct world_disk *d, size_t k)
 {
@@ -346,11 +356,20 @@ static void replica_write(struct world *w, struct world_replica *rep, const stru
             return;
         }
         replica_drop_tail(d, up->truncate_from - d->snap_index - 1);
+        /* The rewritten entries must be reported durable again (the core lowered its
+         * durable index with the truncation). */
+        if (rep->persisted >= up->truncate_from) {
+            rep->persisted = up->truncate_from - 1;
+        }
     }
     for (uint32_t i = 0; i < up->n_entries && !w->failed; i++) {
         if (replica_append(w, rep, &up->entries[i]) == -ENOMEM) {
             world_fail(w, "out of memory writing entries");
         }
+    }
+    if (rep->twin != NULL && !w->failed) {
+        twin_write(w, rep, up->truncate_from, up->entries, up->n_entries);
+        d->sync_at = up->n_entries > 0 ? w->now : d->sync_at;
     }
     if (up->n_entries > 0) {
         check_written(w, rep, up->entries[0].index, up->entries[up->n_entries - 1].index);
@@ -381,7 +400,8 @@ static void replica_install(struct world *w, struct world_replica *rep,
     w->count.snaps_installed++;
     struct world_disk *d = &rep->disk;
     uint64_t keep_from = s->index + 1;
-    if (replica_entry_term(rep, s->index) != s->term) {
+    int conflict = replica_entry_term(rep, s->index) != s->term;
+    if (conflict) {
         keep_from = replica_last_index(rep) + 1; /* no matching entry: drop the whole log */
     }
     uint8_t *copy = malloc(s->len ? s->len : 1);
@@ -402,6 +422,15 @@ static void replica_install(struct world *w, struct world_replica *rep,
         world_fail(w, "replica %u: installed a snapshot at %lu beyond every commit", rep->id,
                    (unsigned long)s->index);
     }
+    if (rep->twin != NULL && !w->failed) {
+        twin_snapshot(w, rep, conflict);
+    }
+    if (conflict && rep->persisted > s->index) {
+        rep->persisted = s->index;
+    }
+    if (d->sync_at == WORLD_NEVER) {
+        d->sync_at = w->now;
+    }
     check_applied(w, rep, s->index);
 }
 
@@ -410,6 +439,9 @@ static void replica_handle(struct world *w, struct world_replica *rep, const str
     if (up->flags & RAFT_UPD_HARD_STATE) {
         rep->disk.term = up->term;
         rep->disk.voted_for = up->voted_for;
+        if (rep->twin != NULL) {
+            twin_hard_state(w, rep);
+        }
     }
     if (up->flags & RAFT_UPD_SNAPSHOT) {
         replica_install(w, rep, &up->snapshot);
@@ -508,6 +540,10 @@ static int replica_create_core(struct world *w, struct world_replica *rep,
 int replica_start(struct world *w, struct world_replica *rep, const struct msg_config *boot)
 {
     struct world_disk *d = &rep->disk;
+    if (w->p.twin && twin_open(w, rep) != 0) {
+        world_fail(w, "replica %u: cannot create its twin disk", rep->id);
+        return -ENOMEM;
+    }
     struct msg_entry *es = calloc(d->n + 1, sizeof(*es));
     if (es == NULL) {
         return -ENOMEM;
@@ -537,6 +573,7 @@ int replica_start(struct world *w, struct world_replica *rep, const struct msg_c
     rep->n_reads = 0;
     rep->crash_at = WORLD_NEVER;
     rep->digest_index = 0;
+    rep->persisted = d->snap_index + d->n; /* recovered entries are durable (raft_create) */
     d->sync_at = WORLD_NEVER;
     if (d->snap_index > 0) {
         check_applied(w, rep, d->snap_index);
@@ -563,12 +600,16 @@ static void replica_stop(struct world_replica *rep)
 void replica_crash(struct world *w, struct world_replica *rep)
 {
     struct world_disk *d = &rep->disk;
-    size_t unsynced = d->n - d->n_durable;
-    size_t keep = d->n_durable + (size_t)rng_below(&w->rng, unsynced + 1);
-    replica_drop_tail(d, keep);
     w->count.crashes++;
-    d->n_durable = d->n;
-    d->sync_at = WORLD_NEVER;
+    if (rep->twin != NULL) {
+        twin_crash(w, rep);
+    } else {
+        size_t unsynced = d->n - d->n_durable;
+        size_t keep = d->n_durable + (size_t)rng_below(&w->rng, unsynced + 1);
+        replica_drop_tail(d, keep);
+        d->n_durable = d->n;
+        d->sync_at = WORLD_NEVER;
+    }
     replica_stop(rep);
     vnet_purge(&w->net, rep->id);
 }
@@ -576,6 +617,7 @@ void replica_crash(struct world *w, struct world_replica *rep)
 void replica_free(struct world_replica *rep)
 {
     replica_stop(rep);
+    twin_close(rep);
     replica_drop_tail(&rep->disk, 0);
     free(rep->disk.log);
     free(rep->disk.snap_data);
@@ -594,9 +636,46 @@ void replica_digest(struct world *w, struct world_replica *rep)
 
 /* The simulated fsync completed: the entries written before it was issued are durable.
  * Later writes need another fsync, so durability advances in steps, as on a real disk. */
+/* Tells the core how far the log is durable. A snapshot covers what it replaced, so the
+ * snapshot index counts as durable even when the entries it covers were not yet synced (a
+ * follower may apply, and snapshot, entries committed elsewhere before its own fsync). */
+static void replica_report_durable(struct world *w, struct world_replica *rep)
+{
+    struct world_disk *d = &rep->disk;
+    uint64_t index = d->snap_index + d->n_durable;
+    if (index <= rep->persisted || index == 0 || w->failed) {
+        return;
+    }
+    rep->persisted = index;
+    struct raft_event ev = {.type = RAFT_EV_PERSISTED, .now_ms = w->now};
+    ev.u.persisted.index = index;
+    ev.u.persisted.term = d->n_durable ? d->log[d->n_durable - 1].term : d->snap_term;
+    replica_step(w, rep, &ev);
+}
+
+static void replica_twin_sync(struct world *w, struct world_replica *rep)
+{
+    struct world_disk *d = &rep->disk;
+    uint64_t durable = twin_poll(w, rep);
+    uint64_t n = durable > d->snap_index ? durable - d->snap_index : 0;
+    if (n > d->n) {
+        world_fail(w, "replica %u: twin disk reports %lu durable, only %lu written", rep->id,
+                   (unsigned long)durable, (unsigned long)replica_last_index(rep));
+        return;
+    }
+    d->n_durable = n > d->n_durable ? n : d->n_durable;
+    replica_report_durable(w, rep);
+}
+
+/* The simulated fsync completed: the entries written before it was issued are durable.
+ * Later writes need another fsync, so durability advances in steps, as on a real disk. */
 void replica_sync_done(struct world *w, struct world_replica *rep)
 {
     struct world_disk *d = &rep->disk;
+    if (rep->twin != NULL) {
+        replica_twin_sync(w, rep);
+        return;
+    }
     d->sync_at = WORLD_NEVER;
     if (d->sync_upto > d->n_durable) {
         d->n_durable = d->sync_upto;
@@ -605,13 +684,7 @@ void replica_sync_done(struct world *w, struct world_replica *rep)
         d->sync_at = w->now + rng_below(&w->rng, w->p.disk_max_ms + 1u);
         d->sync_upto = d->n;
     }
-    if (d->n_durable == 0) {
-        return;
-    }
-    struct raft_event ev = {.type = RAFT_EV_PERSISTED, .now_ms = w->now};
-    ev.u.persisted.index = d->snap_index + d->n_durable;
-    ev.u.persisted.term = d->log[d->n_durable - 1].term;
-    replica_step(w, rep, &ev);
+    replica_report_durable(w, rep);
 }
 
 /* The core asked for a snapshot: serialize sessions and store at the applied index,
@@ -648,6 +721,9 @@ void replica_snapshot(struct world *w, struct world_replica *rep)
     d->snap_term = term;
     d->snap_config = c;
     d->snap_chain = chain;
+    if (rep->twin != NULL) {
+        twin_snapshot(w, rep, 0);
+    }
     w->count.snaps_taken++;
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = w->now};
     ev.u.snapshot_taken.index = index;
@@ -655,6 +731,9 @@ void replica_snapshot(struct world *w, struct world_replica *rep)
     ev.u.snapshot_taken.len = sink.len;
     replica_step(w, rep, &ev);
     sm_mem_sink_free(&sink);
+    if (d->sync_at == WORLD_NEVER && d->snap_index > rep->persisted) {
+        d->sync_at = w->now;
+    }
 }
 
 static void replica_read_request(struct world *w, struct world_replica *rep, uint32_t from,

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drivers/disk/sim_disk.h"
 #include "engine/sm_kv.h"
 #include "tests/sim/world.h"
 
@@ -21,6 +22,7 @@ static const char *sim_argv0 = "sim";
 static uint64_t sim_current_seed;
 static uint32_t sim_mutation;
 static uint8_t sim_no_commit_rule;
+static uint8_t sim_mini_disk;
 static uint32_t sim_sessions; /* --sessions: 1 = sometimes fewer than clients; >1 = fixed */
 
 void world_fail(struct world *w, const char *fmt, ...)
@@ -431,6 +433,50 @@ static uint64_t sim_next_time(struct world *w, uint64_t phase_end)
     return t;
 }
 
+static void sim_trace_msg(struct world *w, const struct vnet_pkt *p)
+{
+    const struct msg *m = &p->msg;
+    switch (m->hdr.type) {
+    case MSG_APPEND_ENTRIES:
+        world_trace(w,
+                    "%u -> %u: append term %" PRIu64 " prev %" PRIu64 "/%" PRIu64
+                    " entries %u commit %" PRIu64,
+                    p->from, p->to, m->u.append.term, m->u.append.prev_log_index,
+                    m->u.append.prev_log_term, m->u.append.n_entries, m->u.append.leader_commit);
+        break;
+    case MSG_APPEND_RESPONSE:
+        world_trace(w,
+                    "%u -> %u: append response term %" PRIu64 " ok %u match %" PRIu64
+                    " reject %" PRIu64 " conflict %" PRIu64 "/%" PRIu64 " last %" PRIu64,
+                    p->from, p->to, m->u.append_response.term, m->u.append_response.success,
+                    m->u.append_response.match_index, m->u.append_response.reject_index,
+                    m->u.append_response.conflict_index, m->u.append_response.conflict_term,
+                    m->u.append_response.last_log_index);
+        break;
+    case MSG_INSTALL_SNAPSHOT:
+        world_trace(w,
+                    "%u -> %u: snapshot term %" PRIu64 " last %" PRIu64 " offset %" PRIu64
+                    " len %u done %u",
+                    p->from, p->to, m->u.snapshot.term, m->u.snapshot.last_index,
+                    m->u.snapshot.offset, m->u.snapshot.chunk_len, m->u.snapshot.done);
+        break;
+    case MSG_VOTE_REQUEST:
+        world_trace(w, "%u -> %u: %svote request term %" PRIu64 " last %" PRIu64 "/%" PRIu64,
+                    p->from, p->to, (m->u.vote_request.flags & MSG_VOTE_PRE) ? "pre-" : "",
+                    m->u.vote_request.term, m->u.vote_request.last_log_index,
+                    m->u.vote_request.last_log_term);
+        break;
+    case MSG_VOTE_RESPONSE:
+        world_trace(w, "%u -> %u: %svote %s term %" PRIu64, p->from, p->to,
+                    m->u.vote_response.pre_vote ? "pre-" : "",
+                    m->u.vote_response.granted ? "granted" : "refused", m->u.vote_response.term);
+        break;
+    default:
+        world_trace(w, "%u -> %u: type %u term %" PRIu64, p->from, p->to, m->hdr.type,
+                    m->u.heartbeat.term);
+    }
+}
+
 static void sim_deliver(struct world *w, struct vnet_pkt *p)
 {
     struct msg *m = &p->msg;
@@ -451,8 +497,7 @@ static void sim_deliver(struct world *w, struct vnet_pkt *p)
         replica_client_request(w, rep, m);
         return;
     }
-    world_trace(w, "%u -> %u: type %u term %" PRIu64, p->from, p->to, m->hdr.type,
-                m->u.vote_request.term);
+    sim_trace_msg(w, p);
     struct raft_event ev = {.type = RAFT_EV_RECEIVE, .now_ms = w->now};
     ev.u.receive.msg = m;
     replica_step(w, rep, &ev);
@@ -720,6 +765,7 @@ static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
     w->p.nodes = nodes ? nodes : w->p.nodes;
     w->p.mutation = sim_mutation;
     w->p.no_commit_rule = sim_no_commit_rule;
+    w->p.twin = !sim_mini_disk;
     vnet_init(&w->net, &w->rng);
     w->faults_on = 1;
     w->fault_at = rng_range(&w->rng, 50, 300);
@@ -812,6 +858,9 @@ static void sim_print_replay(FILE *f, uint64_t seed, uint32_t nodes)
     if (sim_sessions != 0) {
         fprintf(f, " --sessions %u", sim_sessions);
     }
+    if (sim_mini_disk) {
+        fprintf(f, " --mini-disk");
+    }
     fprintf(f, " --trace\n");
 }
 
@@ -829,6 +878,34 @@ static void sim_check_history(struct world *w, struct sim_stats *st)
         world_fail(w, "linearizability checker out of memory");
     }
     lin_report_free(&rep);
+}
+
+/* One line per replica, printed with a failure. */
+static void sim_dump(const struct world *w)
+{
+    for (uint32_t id = 1; id <= WORLD_NODES_MAX; id++) {
+        const struct world_replica *rep = &w->r[id];
+        if (!rep->exists) {
+            continue;
+        }
+        const struct world_disk *d = &rep->disk;
+        fprintf(stderr,
+                "  replica %u: %s role %u term %" PRIu64 " commit %" PRIu64 " applied %" PRIu64
+                " log %" PRIu64 "..%" PRIu64 " durable %" PRIu64,
+                id,
+                rep->removed ? "removed"
+                : rep->up    ? "up"
+                             : "down",
+                rep->role, rep->term, rep->raft ? raft_commit_index(rep->raft) : 0, rep->applied,
+                d->snap_index, d->snap_index + d->n, d->snap_index + d->n_durable);
+        if (rep->twin != NULL) {
+            struct disk_bounds b;
+            sim_disk_bounds(rep->twin, &b);
+            fprintf(stderr, " twin %" PRIu64 "..%" PRIu64 " durable %" PRIu64 " err %d",
+                    b.index_first, b.index_last, b.index_durable, sim_disk_error(rep->twin));
+        }
+        fprintf(stderr, "\n");
+    }
 }
 
 /* Runs one seed to completion; returns 0 when every check passed. */
@@ -868,6 +945,7 @@ static int sim_run(uint64_t seed, uint32_t nodes, int trace, int quiet, struct s
                     "FAIL seed %" PRIu64 " (%u nodes, step %" PRIu64 ", %" PRIu64 " ms): %s\n",
                     seed, w.p.nodes, w.steps, w.now, w.why);
             sim_print_replay(stderr, seed, nodes);
+            sim_dump(&w);
         }
     } else if (trace) {
         fprintf(stderr,
@@ -940,6 +1018,7 @@ static void sim_usage(void)
             "  --expect-catch  succeed only if some seed fails (tests of the checkers)\n"
             "  --sessions N    session table size: 1 = now and then fewer than clients\n"
             "                  (exercises eviction and expiry), N > 1 = always N\n"
+            "  --mini-disk     the simulator's minimal disk model instead of the driver's twin\n"
             "  --replay-check  run every seed twice and demand identical runs (determinism)\n"
             "  --no-commit-rule  leave out the direct figure 3.7 check (leaders commit only\n"
             "                  entries of their term), to see what else catches a mutation\n",
@@ -962,19 +1041,13 @@ struct sim_opts {
 static int sim_parse(int argc, char **argv, struct sim_opts *o)
 {
     static const struct option lo[] = {
-        {"seed", required_argument, NULL, 's'},
-        {"trace", no_argument, NULL, 't'},
-        {"seeds", required_argument, NULL, 'n'},
-        {"start", required_argument, NULL, 'S'},
-        {"time", required_argument, NULL, 'T'},
-        {"soak", no_argument, NULL, 'k'},
-        {"nodes", required_argument, NULL, 'N'},
-        {"mutate", required_argument, NULL, 'm'},
-        {"expect-catch", no_argument, NULL, 'e'},
-        {"sessions", required_argument, NULL, 'x'},
-        {"no-commit-rule", no_argument, NULL, 'R'},
-        {"replay-check", no_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 's'},     {"trace", no_argument, NULL, 't'},
+        {"seeds", required_argument, NULL, 'n'},    {"start", required_argument, NULL, 'S'},
+        {"time", required_argument, NULL, 'T'},     {"soak", no_argument, NULL, 'k'},
+        {"nodes", required_argument, NULL, 'N'},    {"mutate", required_argument, NULL, 'm'},
+        {"expect-catch", no_argument, NULL, 'e'},   {"sessions", required_argument, NULL, 'x'},
+        {"no-commit-rule", no_argument, NULL, 'R'}, {"replay-check", no_argument, NULL, 'P'},
+        {"mini-disk", no_argument, NULL, 'D'},      {NULL, 0, NULL, 0},
     };
     int c;
     *o = (struct sim_opts){.seeds = 100, .start = 1};
@@ -1021,6 +1094,9 @@ static int sim_parse(int argc, char **argv, struct sim_opts *o)
             break;
         case 'P':
             o->replay_check = 1;
+            break;
+        case 'D':
+            sim_mini_disk = 1;
             break;
         case 'x':
             sim_sessions = (uint32_t)strtoul(optarg, NULL, 0);

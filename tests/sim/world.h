@@ -70,6 +70,8 @@ struct world_read {
     uint8_t args[64];
 };
 
+struct sim_disk;
+
 struct world_replica {
     uint32_t id;
     uint8_t exists;  /* created (founding or added) */
@@ -87,9 +89,11 @@ struct world_replica {
     uint64_t restart_at;   /* crashed: when the fault schedule restarts it */
     uint64_t crash_at;     /* up: when the fault schedule crashes it (WORLD_NEVER: not planned) */
     uint64_t lead_term;    /* last term in which the simulator saw it lead */
+    uint64_t persisted;    /* highest index reported with RAFT_EV_PERSISTED */
     uint64_t digest_index; /* a digest to hand to the core (RAFT_EV_DIGEST); 0 = none */
     uint8_t digest[MSG_DIGEST_LEN];
-    struct world_disk disk;
+    struct world_disk disk; /* what was written, and how much of it is durable */
+    struct sim_disk *twin;  /* the driver's simulated twin holding it (NULL: mini model) */
     struct world_read *reads;
     size_t n_reads;
     size_t cap_reads;
@@ -145,6 +149,7 @@ struct world_params {
     uint32_t leader_crash_ppm; /* a new leader crashes within milliseconds (figure 8) */
     uint32_t append_max;       /* entries per AppendEntries */
     uint8_t no_commit_rule;    /* skip the direct figure 3.7 check (measure the others) */
+    uint8_t twin;              /* disks on drivers/disk/sim_disk (else the minimal model) */
     uint32_t window;           /* entries in flight per follower */
 };
 
@@ -215,6 +220,18 @@ void replica_free(struct world_replica *rep);
 uint64_t replica_entry_term(const struct world_replica *rep, uint64_t index);
 uint64_t replica_entry_chain(const struct world_replica *rep, uint64_t index);
 uint64_t replica_last_index(const struct world_replica *rep);
+
+void replica_mirror_cut(struct world_replica *rep, uint64_t last);
+
+/* twin.c: the disks on the log driver's simulated twin. */
+int twin_open(struct world *w, struct world_replica *rep);
+void twin_close(struct world_replica *rep);
+void twin_hard_state(struct world *w, struct world_replica *rep);
+void twin_write(struct world *w, struct world_replica *rep, uint64_t truncate_from,
+                const struct msg_entry *es, uint32_t n);
+uint64_t twin_poll(struct world *w, struct world_replica *rep);
+void twin_snapshot(struct world *w, struct world_replica *rep, int conflict);
+void twin_crash(struct world *w, struct world_replica *rep);
 
 /* check.c: invariants after every step, and the records they use. */
 void check_written(struct world *w, struct world_replica *rep, uint64_t first, uint64_t last);
