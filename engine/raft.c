@@ -869,6 +869,25 @@ static void raft_reads_check(struct raft *r)
     r->n_pending -= k;
 }
 
+/* The removed leader leaves (4.2.2): it tells the others the change committed and hands
+ * leadership to the most up-to-date remaining voter with TimeoutNow (3.10), so the cluster
+ * need not wait an election timeout for a successor. */
+static void raft_step_down_removed(struct raft *r)
+{
+    raft_broadcast_heartbeat(r);
+    struct raft_progress *best = NULL;
+    for (uint32_t i = 0; i < r->n_peers; i++) {
+        struct raft_progress *p = &r->peers[i];
+        if (p->voter && (best == NULL || p->match_index > best->match_index)) {
+            best = p;
+        }
+    }
+    if (best != NULL && best->match_index >= r->conf_index) {
+        raft_send_timeout_now(r, best);
+    }
+    raft_become_follower(r, r->term, MSG_NODE_NONE);
+}
+
 static void raft_commit_to(struct raft *r, uint64_t index)
 {
     ORDO_ASSERT(index > r->commit_index);
@@ -878,8 +897,7 @@ static void raft_commit_to(struct raft *r, uint64_t index)
      * (4.2.2); until then it manages the cluster without counting itself. */
     if (r->role == RAFT_LEADER && r->conf_index <= index &&
         raft_conf_find(&r->conf, r->cfg.id) < 0) {
-        raft_broadcast_heartbeat(r); /* so the others learn the change committed */
-        raft_become_follower(r, r->term, MSG_NODE_NONE);
+        raft_step_down_removed(r);
         return;
     }
     raft_reads_check(r);
