@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,30 @@ struct bench_result {
 };
 
 static uint64_t bench_lat[BENCH_LAT_MAX];
+
+/* One run's totals, accumulated over interleaved slices. */
+struct bench_acc {
+    uint64_t recs;
+    uint64_t bytes;
+    uint64_t ns;
+    uint32_t nlat;
+    uint64_t lat[BENCH_LAT_MAX / 4];
+};
+
+static struct bench_acc bench_acc[3];
+
+static void bench_acc_lat(struct bench_acc *a, uint64_t ns)
+{
+    if (a->nlat < BENCH_LAT_MAX / 4) {
+        a->lat[a->nlat++] = ns;
+    }
+}
 static double bench_secs = 0.5;
+enum bench_idle { BENCH_IDLE_WAIT, BENCH_IDLE_YIELD, BENCH_IDLE_SPIN };
+static enum bench_idle bench_idle = BENCH_IDLE_WAIT;
+static int bench_rwf_dsync;
+static const char *const bench_idle_name[] = {"waits in io_uring when idle", "yields when idle",
+                                              "spins"};
 static char bench_dir[256];
 
 static uint64_t bench_now_ns(void)
@@ -48,6 +72,15 @@ static int bench_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void bench_finish_acc(struct bench_result *r, struct bench_acc *a)
+{
+    r->recs_per_s = a->ns > 0 ? (double)a->recs * 1e9 / (double)a->ns : 0;
+    r->mb_per_s = a->ns > 0 ? (double)a->bytes * 1e9 / (double)a->ns / 1e6 : 0;
+    qsort(a->lat, a->nlat, sizeof(a->lat[0]), bench_cmp);
+    r->p50_us = a->nlat > 0 ? (double)a->lat[a->nlat / 2] / 1e3 : 0;
+    r->p99_us = a->nlat > 0 ? (double)a->lat[(uint64_t)a->nlat * 99 / 100] / 1e3 : 0;
+}
+
 static void bench_finish(struct bench_result *r, uint64_t recs, uint64_t bytes, uint64_t ns,
                          uint32_t nlat)
 {
@@ -58,48 +91,39 @@ static void bench_finish(struct bench_result *r, uint64_t recs, uint64_t bytes, 
     r->p99_us = nlat > 0 ? (double)bench_lat[(uint64_t)nlat * 99 / 100] / 1e3 : 0;
 }
 
-/* Baseline: one pwrite of the same bytes Ordo writes for a batch, then fdatasync. */
-static int bench_baseline(uint32_t batch, uint32_t rec_len, struct bench_result *r)
+/* Baseline slice: one pwrite of the same bytes Ordo writes for a batch, then fdatasync. */
+static int bench_baseline_slice(int fd, const uint8_t *buf, uint64_t len, uint32_t batch,
+                                uint64_t *off, uint64_t slice_ns, struct bench_acc *a)
+{
+    uint64_t t0 = bench_now_ns();
+    uint64_t t = t0;
+    while (t < t0 + slice_ns) {
+        if (*off + len > BENCH_FILE_BYTES) {
+            *off = 0;
+        }
+        if (pwrite(fd, buf, (size_t)len, (off_t)*off) != (ssize_t)len || fdatasync(fd) < 0) {
+            return -errno;
+        }
+        *off += len;
+        a->recs += batch;
+        a->bytes += len;
+        uint64_t t2 = bench_now_ns();
+        bench_acc_lat(a, t2 - t);
+        t = t2;
+    }
+    a->ns += t - t0;
+    return 0;
+}
+
+static int bench_baseline_open(const char *name)
 {
     char path[300];
-    snprintf(path, sizeof(path), "%s/baseline", bench_dir);
+    snprintf(path, sizeof(path), "%s/%s", bench_dir, name);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || fallocate(fd, 0, 0, (off_t)BENCH_FILE_BYTES) < 0) {
         return -errno;
     }
-    uint64_t len = disk_record_size(rec_len) * batch;
-    uint8_t *buf = mem_calloc(1, (size_t)len);
-    if (buf == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
-    memset(buf, 0xab, (size_t)len);
-    uint64_t off = 0;
-    uint64_t n = 0;
-    uint32_t nlat = 0;
-    uint64_t t0 = bench_now_ns();
-    uint64_t end = t0 + (uint64_t)(bench_secs * 1e9);
-    uint64_t t = t0;
-    while (t < end) {
-        if (off + len > BENCH_FILE_BYTES) {
-            off = 0;
-        }
-        if (pwrite(fd, buf, (size_t)len, (off_t)off) != (ssize_t)len || fdatasync(fd) < 0) {
-            break;
-        }
-        off += len;
-        n++;
-        uint64_t t2 = bench_now_ns();
-        if (nlat < BENCH_LAT_MAX) {
-            bench_lat[nlat++] = t2 - t;
-        }
-        t = t2;
-    }
-    bench_finish(r, n * batch, n * len, t - t0, nlat);
-    mem_free(buf);
-    close(fd);
-    unlink(path);
-    return 0;
+    return fd;
 }
 
 static int bench_rm(const char *p, const struct stat *s, int f, struct FTW *w)
@@ -122,20 +146,21 @@ struct bench_ordo {
     uint64_t tail;
 };
 
-static int bench_ordo_open(struct bench_ordo *o, uint32_t batch, uint32_t rec_len)
+static int bench_ordo_open(struct bench_ordo *o, const char *name, uint32_t batch, uint32_t rec_len)
 {
     char path[300];
     struct disk_config c;
     struct ordo_errmsg err;
     int rc;
-    snprintf(path, sizeof(path), "%s/ordo", bench_dir);
+    snprintf(path, sizeof(path), "%s/%s", bench_dir, name);
     nftw(path, bench_rm, 8, FTW_DEPTH | FTW_PHYS);
     disk_config_default(&c);
     c.dir = path;
     c.segment_bytes = 256ull << 20;
     c.batch_bytes_max = 8u << 20;
     c.entry_len_max = 4096;
-    c.index_cap = 1u << 24;
+    c.index_cap = 1u << 23;
+    c.rwf_dsync = bench_rwf_dsync;
     memset(o, 0, sizeof(*o));
     o->log = disk_log_open(&c, &rc, &err);
     if (o->log == NULL) {
@@ -153,12 +178,9 @@ static int bench_ordo_open(struct bench_ordo *o, uint32_t batch, uint32_t rec_le
 
 static void bench_ordo_close(struct bench_ordo *o)
 {
-    char path[300];
     disk_log_close(o->log);
     mem_free(o->payload);
     mem_free(o->e);
-    snprintf(path, sizeof(path), "%s/ordo", bench_dir);
-    nftw(path, bench_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Appends one batch if the pipeline has room; returns 1 when appended. */
@@ -185,38 +207,39 @@ static int bench_ordo_push(struct bench_ordo *o, uint32_t batch, uint32_t rec_le
     return 1;
 }
 
-/* Ordo: batches of `batch` records, at most `depth` batches waiting for durability. */
-static int bench_ordo_run(uint32_t batch, uint32_t rec_len, uint32_t depth, struct bench_result *r)
+/* Ordo slice: batches of `batch` records, at most `depth` batches waiting for durability;
+ * the slice ends when everything it appended is durable. */
+static int bench_ordo_slice(struct bench_ordo *o, uint32_t batch, uint32_t rec_len, uint32_t depth,
+                            uint64_t slice_ns, struct bench_acc *a)
 {
-    struct bench_ordo o;
-    int rc = bench_ordo_open(&o, batch, rec_len);
-    if (rc < 0) {
-        return rc;
-    }
-    uint32_t nlat = 0;
+    int rc = 0;
+    uint64_t first = o->durable;
     uint64_t t0 = bench_now_ns();
-    uint64_t end = t0 + (uint64_t)(bench_secs * 1e9);
     uint64_t t = t0;
-    while (t < end || o.tail < o.head) {
-        if (t < end) {
-            bench_ordo_push(&o, batch, rec_len, depth);
+    while (t < t0 + slice_ns || o->tail < o->head) {
+        if (t < t0 + slice_ns) {
+            bench_ordo_push(o, batch, rec_len, depth);
         }
-        rc = disk_log_poll(o.log, &o.durable);
+        rc = disk_log_poll(o->log, &o->durable);
         if (rc < 0) {
-            break;
+            return rc;
+        }
+        if (rc == 0 && bench_idle == BENCH_IDLE_WAIT) {
+            /* Back-off idle, as on a shared machine: sleep until the completion. */
+            disk_log_idle_wait(o->log, 1000);
+        } else if (rc == 0 && bench_idle == BENCH_IDLE_YIELD) {
+            sched_yield();
         }
         t = bench_now_ns();
-        while (o.tail < o.head && o.last_of[o.tail % (BENCH_DEPTH * 64)] <= o.durable) {
-            if (nlat < BENCH_LAT_MAX) {
-                bench_lat[nlat++] = t - o.t_batch[o.tail % (BENCH_DEPTH * 64)];
-            }
-            o.tail++;
+        while (o->tail < o->head && o->last_of[o->tail % (BENCH_DEPTH * 64)] <= o->durable) {
+            bench_acc_lat(a, t - o->t_batch[o->tail % (BENCH_DEPTH * 64)]);
+            o->tail++;
         }
     }
-    uint64_t recs = o.durable;
-    bench_finish(r, recs, recs * disk_record_size(rec_len), t - t0, nlat);
-    bench_ordo_close(&o);
-    return rc < 0 ? rc : 0;
+    a->recs += o->durable - first;
+    a->bytes += (o->durable - first) * disk_record_size(rec_len);
+    a->ns += t - t0;
+    return 0;
 }
 
 enum bench_mode {
@@ -351,11 +374,53 @@ static void bench_row(const char *what, uint32_t batch, uint32_t len, const stru
            r->mb_per_s / base->mb_per_s);
 }
 
+/* One cell: baseline, ordo-1 and ordo-DEPTH run in alternating slices, so that all three see
+ * the same moments of a noisy machine. */
+static int bench_cell(uint32_t batch, uint32_t len, struct bench_result r[3])
+{
+    struct bench_ordo o1;
+    struct bench_ordo od;
+    memset(&o1, 0, sizeof(o1));
+    memset(&od, 0, sizeof(od));
+    uint64_t blen = disk_record_size(len) * batch;
+    uint8_t *buf = mem_calloc(1, (size_t)blen);
+    int fd = bench_baseline_open("baseline");
+    int rc = buf == NULL ? -ENOMEM : fd < 0 ? fd : 0;
+    if (rc == 0) {
+        rc = bench_ordo_open(&o1, "ordo1", batch, len);
+    }
+    if (rc == 0) {
+        rc = bench_ordo_open(&od, "ordod", batch, len);
+    }
+    memset(bench_acc, 0, sizeof(bench_acc));
+    uint64_t off = 0;
+    const uint64_t slice_ns = 50000000u;
+    uint32_t rounds = (uint32_t)(bench_secs * 1e9 / (double)slice_ns);
+    for (uint32_t k = 0; k < rounds && rc == 0; k++) {
+        rc = bench_baseline_slice(fd, buf, blen, batch, &off, slice_ns, &bench_acc[0]);
+        if (rc == 0) {
+            rc = bench_ordo_slice(&o1, batch, len, 1, slice_ns, &bench_acc[1]);
+        }
+        if (rc == 0) {
+            rc = bench_ordo_slice(&od, batch, len, BENCH_DEPTH, slice_ns, &bench_acc[2]);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        bench_finish_acc(&r[i], &bench_acc[i]);
+    }
+    bench_ordo_close(&o1);
+    bench_ordo_close(&od);
+    close(fd);
+    mem_free(buf);
+    return rc;
+}
+
 static int bench_run_table(void)
 {
     static const uint32_t batches[] = {1, 8, 64, 512};
     static const uint32_t lens[] = {64, 1024};
-    printf("# append -> durable, %.2f s per cell; ratio = Ordo / baseline in the same run\n",
+    printf("# append -> durable, %.2f s per run per cell, in alternating 50 ms slices;\n"
+           "# ratio = Ordo / baseline in the same run\n",
            bench_secs);
     printf("# baseline: pwrite of the same bytes + fdatasync; ordo-1: one batch in flight;\n"
            "# ordo-%u: up to %u batches waiting (group commit merges them)\n",
@@ -364,25 +429,18 @@ static int bench_run_table(void)
            "p50 us", "p99 us", "x rec", "x MB");
     for (size_t l = 0; l < 2; l++) {
         for (size_t b = 0; b < 4; b++) {
-            struct bench_result base;
-            struct bench_result one;
-            struct bench_result deep;
-            int rc = bench_baseline(batches[b], lens[l], &base);
-            if (rc == 0) {
-                rc = bench_ordo_run(batches[b], lens[l], 1, &one);
-            }
-            if (rc == 0) {
-                rc = bench_ordo_run(batches[b], lens[l], BENCH_DEPTH, &deep);
-            }
+            struct bench_result r[3];
+            int rc = bench_cell(batches[b], lens[l], r);
             if (rc < 0) {
                 fprintf(stderr, "bench_disk: %s\n", ordo_strerror(rc));
                 return 1;
             }
-            bench_row("baseline", batches[b], lens[l], &base, &base);
-            bench_row("ordo-1", batches[b], lens[l], &one, &base);
             char name[16];
             snprintf(name, sizeof(name), "ordo-%u", BENCH_DEPTH);
-            bench_row(name, batches[b], lens[l], &deep, &base);
+            bench_row("baseline", batches[b], lens[l], &r[0], &r[0]);
+            bench_row("ordo-1", batches[b], lens[l], &r[1], &r[0]);
+            bench_row(name, batches[b], lens[l], &r[2], &r[0]);
+            fflush(stdout);
         }
     }
     return 0;
@@ -394,10 +452,17 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--durability") == 0) {
             durability = 1;
+        } else if (strcmp(argv[i], "--spin") == 0) {
+            bench_idle = BENCH_IDLE_SPIN;
+        } else if (strcmp(argv[i], "--rwf-dsync") == 0) {
+            bench_rwf_dsync = 1;
+        } else if (strcmp(argv[i], "--yield") == 0) {
+            bench_idle = BENCH_IDLE_YIELD;
         } else if (strcmp(argv[i], "--secs") == 0 && i + 1 < argc) {
             bench_secs = atof(argv[++i]);
         } else {
-            fprintf(stderr, "usage: bench_disk [--durability] [--secs S]\n");
+            fprintf(stderr,
+                    "usage: bench_disk [--durability] [--spin|--yield] [--rwf-dsync] [--secs S]\n");
             return 2;
         }
     }
@@ -408,7 +473,9 @@ int main(int argc, char **argv)
         perror("bench_disk: mkdtemp");
         return 1;
     }
-    printf("# data directory %s (removed at exit); fio not used\n", bench_dir);
+    printf("# data directory %s (removed at exit); fio not used; poller %s; %s\n", bench_dir,
+           bench_idle_name[bench_idle],
+           bench_rwf_dsync ? "writes carry RWF_DSYNC" : "write + linked fdatasync");
     int rc = 0;
     if (durability) {
         bench_run_durability();

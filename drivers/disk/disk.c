@@ -263,18 +263,24 @@ static int disk_submit(struct disk_log *log)
     disk_record_mark_end(b->data + b->last_rec);
     disk_asan_check(b->data, b->len);
     struct io_uring_sqe *w = io_uring_get_sqe(&log->ring);
-    struct io_uring_sqe *f = io_uring_get_sqe(&log->ring);
-    ORDO_ASSERT(w != NULL && f != NULL); /* the ring holds >= 2 and only this write uses it */
+    ORDO_ASSERT(w != NULL); /* the ring holds >= 2 and only this write uses it */
     if (log->fixed_bufs) {
         io_uring_prep_write_fixed(w, s->fd, b->data, (unsigned)b->len, b->off, (int)log->stage);
     } else {
         io_uring_prep_write(w, s->fd, b->data, (unsigned)b->len, b->off);
     }
-    w->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(w, DISK_UD_WRITE);
-    io_uring_prep_fsync(f, s->fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(f, DISK_UD_SYNC);
-    log->inflight = 2;
+    log->inflight = 1;
+    if (log->cfg.rwf_dsync) {
+        w->rw_flags = RWF_DSYNC;
+    } else {
+        struct io_uring_sqe *f = io_uring_get_sqe(&log->ring);
+        ORDO_ASSERT(f != NULL);
+        w->flags |= IOSQE_IO_LINK;
+        io_uring_prep_fsync(f, s->fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data64(f, DISK_UD_SYNC);
+        log->inflight = 2;
+    }
     log->inflight_err = 0;
     log->stage ^= 1u;
     log->bufs[log->stage].len = 0;
@@ -310,7 +316,8 @@ static int disk_reap(struct disk_log *log)
         uint64_t ud = io_uring_cqe_get_data64(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&log->ring, cqe);
-        if (log->fault_kind != 0 && (uint64_t)log->fault_kind == ud) {
+        if (log->fault_kind != 0 &&
+            ((uint64_t)log->fault_kind == ud || (log->cfg.rwf_dsync && ud == DISK_UD_WRITE))) {
             res = log->fault_err;
             log->fault_kind = 0;
         }
@@ -351,6 +358,19 @@ int disk_log_poll(struct disk_log *log, uint64_t *index_durable)
         *index_durable = log->index_durable;
     }
     return log->err != 0 ? log->err : done;
+}
+
+int disk_log_idle_wait(struct disk_log *log, uint32_t timeout_us)
+{
+    if (log->err != 0 || log->inflight == 0 || log->submit_again) {
+        return 0;
+    }
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts = {.tv_sec = timeout_us / 1000000u,
+                                   .tv_nsec = (long long)(timeout_us % 1000000u) * 1000};
+    /* Only waits: the completion is reaped by the next poll. */
+    (void)io_uring_wait_cqe_timeout(&log->ring, &cqe, &ts);
+    return 0;
 }
 
 int disk_log_sync(struct disk_log *log)

@@ -74,6 +74,7 @@ struct disk_config {
     uint32_t segments_max;    /* segment files at most */
     uint32_t snapshots_keep;  /* snapshot files kept (newest first), >= 1 */
     uint32_t ring_entries;    /* io_uring submission queue size */
+    int rwf_dsync;            /* 1: writes carry RWF_DSYNC instead of a linked fdatasync */
 };
 
 /* Fills c with defaults (64 MiB segments, 4 MiB batches, 1 Mi entries, keep 2 snapshots);
@@ -113,6 +114,11 @@ ORDO_API int disk_log_append(struct disk_log *log, const struct msg_entry *entri
  * stopped; the durable index never advances after that. A segment roll creates a file
  * (blocking) once per segment_bytes. */
 ORDO_API int disk_log_poll(struct disk_log *log, uint64_t *index_durable);
+
+/* Idle strategy hook for a back-off idle loop (shared machines, tests): when a write is in
+ * flight, sleeps in the kernel until a completion arrives or timeout_us passes; returns at once
+ * otherwise. Never call it from a busy-polling lcore. Returns 0. */
+ORDO_API int disk_log_idle_wait(struct disk_log *log, uint32_t timeout_us);
 
 /* Blocks until everything staged is durable or the log stops. Control path and tests only.
  * Returns 0 or the fatal error. */
