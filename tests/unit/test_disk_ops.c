@@ -14,13 +14,13 @@ struct dev {
     char dir[DT_PATH_MAX];
 };
 
-enum dev_kind { DEV_REAL, DEV_SIM };
+enum dev_kind { DEV_REAL, DEV_REAL_DSYNC, DEV_SIM };
 
 static void dev_open(struct dev *d, enum dev_kind kind)
 {
     memset(d, 0, sizeof(*d));
     int rc;
-    if (kind == DEV_REAL) {
+    if (kind == DEV_REAL || kind == DEV_REAL_DSYNC) {
         struct disk_config c;
         struct ordo_errmsg err = {{0}};
         cr_assert_eq(dt_mkdtemp(d->dir), 0);
@@ -28,6 +28,7 @@ static void dev_open(struct dev *d, enum dev_kind kind)
         c.segment_bytes = 64u << 10; /* several segments in every test */
         c.batch_bytes_max = 32u << 10;
         c.entry_len_max = 8u << 10;
+        c.rwf_dsync = kind == DEV_REAL_DSYNC;
         d->log = disk_log_open(&c, &rc, &err);
         cr_assert_not_null(d->log, "open: %d %s", rc, err.text);
         d->ops = &disk_log_ops;
@@ -351,6 +352,13 @@ static void body_sync_failure(enum dev_kind kind)
             cr_skip_test("io_uring unavailable");                                                  \
         }                                                                                          \
         body_##name(DEV_REAL);                                                                     \
+    }                                                                                              \
+    Test(disk_ops, name##_real_dsync, .timeout = 30)                                               \
+    {                                                                                              \
+        if (!disk_ops_have_uring()) {                                                              \
+            cr_skip_test("io_uring unavailable");                                                  \
+        }                                                                                          \
+        body_##name(DEV_REAL_DSYNC);                                                               \
     }                                                                                              \
     Test(disk_ops, name##_sim, .timeout = 30)                                                      \
     {                                                                                              \
