@@ -443,11 +443,14 @@ static void replica_handle(struct world *w, struct world_replica *rep, const str
             twin_hard_state(w, rep);
         }
     }
-    if (up->flags & RAFT_UPD_SNAPSHOT) {
+    if ((up->flags & RAFT_UPD_SNAPSHOT) && !rep->fail_stop) {
         replica_install(w, rep, &up->snapshot);
     }
-    if (up->flags & RAFT_UPD_ENTRIES) {
+    if ((up->flags & RAFT_UPD_ENTRIES) && !rep->fail_stop) {
         replica_write(w, rep, up);
+    }
+    if (rep->fail_stop) {
+        return; /* the disk failed: nothing that depends on it may leave the replica */
     }
     for (uint32_t i = 0; i < up->n_msgs && !w->failed; i++) {
         replica_send(w, rep, up->msgs[i].to, &up->msgs[i].msg);
@@ -657,6 +660,9 @@ static void replica_twin_sync(struct world *w, struct world_replica *rep)
 {
     struct world_disk *d = &rep->disk;
     uint64_t durable = twin_poll(w, rep);
+    if (rep->fail_stop) {
+        return;
+    }
     uint64_t n = durable > d->snap_index ? durable - d->snap_index : 0;
     if (n > d->n) {
         world_fail(w, "replica %u: twin disk reports %lu durable, only %lu written", rep->id,
@@ -723,6 +729,10 @@ void replica_snapshot(struct world *w, struct world_replica *rep)
     d->snap_chain = chain;
     if (rep->twin != NULL) {
         twin_snapshot(w, rep, 0);
+    }
+    if (rep->fail_stop) {
+        sm_mem_sink_free(&sink);
+        return;
     }
     w->count.snaps_taken++;
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = w->now};

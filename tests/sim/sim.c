@@ -378,6 +378,18 @@ static void sim_network_params(struct world *w)
                 f->delay_max_ms);
 }
 
+/* An fsync (or hard state or snapshot save) error on one replica's twin disk. */
+static void sim_fault_disk(struct world *w)
+{
+    struct world_replica *rep = &w->r[sim_random_replica(w)];
+    if (!rep->up || rep->twin == NULL || rep->fault_armed) {
+        return;
+    }
+    sim_disk_fail_next_sync(rep->twin, -EIO);
+    rep->fault_armed = 1;
+    world_trace(w, "fault: the next sync of %u fails", rep->id);
+}
+
 /* One fault tick of the fault phase: each kind of fault with its probability. */
 static void sim_fault(struct world *w)
 {
@@ -396,7 +408,9 @@ static void sim_fault(struct world *w)
         world_trace(w, "fault: heal");
     } else if ((x -= 150000) < 100000) {
         sim_network_params(w);
-    } else if ((x -= 100000) < w->p.member_ppm) {
+    } else if ((x -= 100000) < 30000) {
+        sim_fault_disk(w);
+    } else if ((x -= 30000) < w->p.member_ppm) {
         if (l != NULL) {
             sim_membership(w, l);
         }
@@ -422,8 +436,8 @@ static uint64_t sim_next_time(struct world *w, uint64_t phase_end)
         if (rep->up) {
             t = sim_min(t, sim_min(rep->tick_at, rep->disk.sync_at));
             t = w->faults_on ? sim_min(t, rep->crash_at) : t;
-            t = rep->snap_wanted || rep->digest_index ? sim_min(t, w->now) : t;
-        } else if (rep->exists && !rep->removed && w->faults_on) {
+            t = rep->snap_wanted || rep->digest_index || rep->fail_stop ? sim_min(t, w->now) : t;
+        } else if (rep->exists && !rep->removed && (w->faults_on || rep->restart_always)) {
             t = sim_min(t, rep->restart_at);
         }
     }
@@ -508,7 +522,17 @@ static int sim_replica_work(struct world *w)
 {
     for (uint32_t id = 1; id <= WORLD_NODES_MAX; id++) {
         struct world_replica *rep = &w->r[id];
-        if (!rep->up && rep->exists && !rep->removed && w->faults_on && rep->restart_at <= w->now) {
+        if (rep->up && rep->fail_stop) {
+            world_trace(w, "replica %u fail-stops after its disk failed", id);
+            w->count.disk_errors++;
+            replica_crash(w, rep);
+            rep->restart_at = w->now + rng_range(&w->rng, 5, 200);
+            rep->restart_always = 1;
+            return 1;
+        }
+        if (!rep->up && rep->exists && !rep->removed && (w->faults_on || rep->restart_always) &&
+            rep->restart_at <= w->now) {
+            rep->restart_always = 0;
             world_trace(w, "restart %u", id);
             replica_start(w, rep, &w->config_committed);
             return 1;
@@ -1151,10 +1175,10 @@ static int sim_many(const struct sim_opts *o, struct sim_stats *st)
     const struct world_counts *k = &st->count;
     printf("sim: covered %" PRIu64 " crashes, %" PRIu64 " leaderships, %" PRIu64
            " snapshots taken, %" PRIu64 " installed, %" PRIu64 " configurations committed, %" PRIu64
-           " transfers, %" PRIu64 " peer digests compared, %" PRIu64 " ReadIndex reads, %" PRIu64
-           " expired sessions, %" PRIu64 " messages\n",
+           " transfers, %" PRIu64 " disk errors, %" PRIu64 " peer digests compared, %" PRIu64
+           " ReadIndex reads, %" PRIu64 " expired sessions, %" PRIu64 " messages\n",
            k->crashes, k->leaders, k->snaps_taken, k->snaps_installed, k->configs, k->transfers,
-           k->digests, k->reads, k->expired, k->msgs);
+           k->disk_errors, k->digests, k->reads, k->expired, k->msgs);
     printf("sim: liveness: leader within %" PRIu64 " ms and every pending op done within %" PRIu64
            " ms of the faults stopping (worst seed)\n",
            k->leader_ms_max, k->complete_ms_max);

@@ -86,11 +86,14 @@ struct world_replica {
     uint8_t role;
     uint64_t term;
     uint8_t snap_wanted;
-    uint64_t restart_at;   /* crashed: when the fault schedule restarts it */
-    uint64_t crash_at;     /* up: when the fault schedule crashes it (WORLD_NEVER: not planned) */
-    uint64_t lead_term;    /* last term in which the simulator saw it lead */
-    uint64_t persisted;    /* highest index reported with RAFT_EV_PERSISTED */
-    uint64_t digest_index; /* a digest to hand to the core (RAFT_EV_DIGEST); 0 = none */
+    uint64_t restart_at;    /* crashed: when the fault schedule restarts it */
+    uint64_t crash_at;      /* up: when the fault schedule crashes it (WORLD_NEVER: not planned) */
+    uint64_t lead_term;     /* last term in which the simulator saw it lead */
+    uint64_t persisted;     /* highest index reported with RAFT_EV_PERSISTED */
+    uint8_t fault_armed;    /* the twin disk will fail its next sync (-EIO) */
+    uint8_t fail_stop;      /* the disk failed: the replica stops before acting further */
+    uint8_t restart_always; /* restart even in the liveness phase (after a fail-stop) */
+    uint64_t digest_index;  /* a digest to hand to the core (RAFT_EV_DIGEST); 0 = none */
     uint8_t digest[MSG_DIGEST_LEN];
     struct world_disk disk; /* what was written, and how much of it is durable */
     struct sim_disk *twin;  /* the driver's simulated twin holding it (NULL: mini model) */
@@ -197,6 +200,7 @@ struct world {
         uint64_t expired;
         uint64_t msgs;
         uint64_t digests;         /* digests received from peers and compared */
+        uint64_t disk_errors;     /* injected disk errors that fail-stopped a replica */
         uint64_t leader_ms_max;   /* liveness: longest wait for a leader after the faults */
         uint64_t complete_ms_max; /* liveness: longest wait for every pending op */
     } count;
