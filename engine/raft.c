@@ -1592,7 +1592,12 @@ static void raft_retransmit(struct raft *r, struct raft_progress *p)
 
 static void raft_leader_tick(struct raft *r)
 {
-    if (r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms) {
+    uint64_t late = 2 * (uint64_t)r->cfg.heartbeat_ms;
+    if (r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms + late) {
+        /* This leader was not run for a while (a stalled loop, not the network): let the
+         * followers answer a heartbeat before judging the quorum. */
+        r->quorum_deadline_ms = r->now_ms + late;
+    } else if (r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms) {
         raft_check_quorum(r);
         if (r->role != RAFT_LEADER) {
             return;

@@ -437,6 +437,21 @@ Test(raft, check_quorum_partitioned_leader_steps_down)
     cl_fini();
 }
 
+Test(raft, stalled_leader_hears_followers_before_judging_quorum)
+{
+    cl_init(3);
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    cl.now += 2 * ELECTION_MS; /* the leader's loop stalls (the followers are not ticked) */
+    cl_tick(1);
+    cr_assert_eq(raft_role_get(cl.n[1].r), RAFT_LEADER, "stepped down on its own stall");
+    cl_deliver();
+    cl.now += 3 * HEARTBEAT_MS;
+    cl_tick(1);
+    cr_assert_eq(raft_role_get(cl.n[1].r), RAFT_LEADER);
+    cl_fini();
+}
+
 /* ------------------------------------------------------------------ replication */
 
 Test(raft, commit_needs_durable_majority)
