@@ -75,13 +75,12 @@ static void bench_step(struct bench *b, uint32_t id, struct raft_event *ev)
 static void bench_drain(struct bench *b)
 {
     while (b->head != b->tail) {
-        struct bench_msg x = b->q[b->head++ % BENCH_QUEUE];
-        if (x.m.hdr.type == MSG_APPEND_ENTRIES) {
-            x.m.u.append.entries = x.ents;
-        }
+        /* The slot stays reserved until its step is done (head moves after it). */
+        struct bench_msg *x = &b->q[b->head % BENCH_QUEUE];
         struct raft_event ev = {.type = RAFT_EV_RECEIVE};
-        ev.u.receive.msg = &x.m;
-        bench_step(b, x.to, &ev);
+        ev.u.receive.msg = &x->m;
+        bench_step(b, x->to, &ev);
+        b->head++;
     }
 }
 
