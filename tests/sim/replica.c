@@ -518,6 +518,7 @@ static int replica_create_core(struct world *w, struct world_replica *rep,
         .snapshot_trailing = 4,
         .pre_vote = 1,
         .check_quorum = 1,
+        .lease_reads = w->p.lease_reads,
     };
     struct raft_restore rs = {
         .now_ms = w->now,

@@ -778,6 +778,7 @@ static void sim_params(struct world *w)
     uint32_t few = p->clients - 1;
     p->sessions_max = rng_below(r, 4) || sim_sessions == 0 ? 1024 : few;
     p->sessions_max = sim_sessions > 1 ? sim_sessions : p->sessions_max;
+    p->lease_reads = rng_below(r, 4) == 0;
 }
 
 static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
@@ -801,9 +802,9 @@ static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
     w->trace = trace;
     world_trace(w,
                 "seed %" PRIu64 ": %u nodes, %u clients, fault phase %" PRIu64
-                " ms, disk sync <= %u ms, snapshot every %" PRIu64 " bytes, %u sessions",
+                " ms, disk sync <= %u ms, snapshot every %" PRIu64 " bytes, %u sessions, leases %u",
                 seed, w->p.nodes, w->p.clients, w->p.fault_ms, w->p.disk_max_ms,
-                w->p.snapshot_bytes, w->p.sessions_max);
+                w->p.snapshot_bytes, w->p.sessions_max, w->p.lease_reads);
     for (uint32_t id = 1; id <= w->p.nodes; id++) {
         w->r[id].id = id;
         w->r[id].member = 1;

@@ -153,6 +153,7 @@ struct world_params {
     uint32_t append_max;       /* entries per AppendEntries */
     uint8_t no_commit_rule;    /* skip the direct figure 3.7 check (measure the others) */
     uint8_t twin;              /* disks on drivers/disk/sim_disk (else the minimal model) */
+    uint8_t lease_reads;       /* leader leases for reads (6.4.1): clocks here are perfect */
     uint32_t window;           /* entries in flight per follower */
 };
 
