@@ -49,7 +49,8 @@ if step build-asan configure "$asan" -Db_sanitize=address,undefined -Db_lundef=f
     step ninja-asan ninja -C "$asan" -j "$jobs"; then
     ran+=("$asan")
 fi
-if step build-fuzz env CC=clang meson setup --wipe "$fuzz" -Dfuzz=true -Dtests=disabled \
+rm -rf "$fuzz"
+if step build-fuzz env CC=clang meson setup "$fuzz" -Dfuzz=true -Dtests=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false &&
     step ninja-fuzz ninja -C "$fuzz" -j "$jobs"; then
     ran+=("$fuzz")

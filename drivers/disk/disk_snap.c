@@ -179,9 +179,10 @@ int disk_snap_open(struct disk_snap *s, int dirfd, uint32_t keep, struct ordo_er
     s->keep = keep == 0 ? 1 : keep;
     s->fd_latest = -1;
     s->recv_fd = -1;
-    uint64_t index;
-    uint64_t term;
-    uint32_t count;
+    /* Zeroed: gcc -O3 cannot see that scan sets them on every successful path. */
+    uint64_t index = 0;
+    uint64_t term = 0;
+    uint32_t count = 0;
     char oldest[DISK_SNAP_NAME_LEN];
     int rc = disk_snap_scan(dirfd, 1, &index, &term, &count, oldest);
     if (rc < 0) {
@@ -213,9 +214,9 @@ static int disk_snap_prune(struct disk_snap *s)
 {
     /* Bounded: each pass removes the oldest file, and there are at most SCAN_MAX files. */
     for (uint32_t pass = 0; pass < DISK_SNAP_SCAN_MAX; pass++) {
-        uint64_t index;
-        uint64_t term;
-        uint32_t count;
+        uint64_t index = 0;
+        uint64_t term = 0;
+        uint32_t count = 0;
         char oldest[DISK_SNAP_NAME_LEN];
         int rc = disk_snap_scan(s->dirfd, 0, &index, &term, &count, oldest);
         if (rc < 0) {
