@@ -90,6 +90,7 @@ struct raft {
     uint64_t election_deadline_ms;
     uint64_t heartbeat_deadline_ms;
     uint64_t quorum_deadline_ms;
+    uint8_t quorum_postponed;
     uint64_t leader_heard_ms;
 
     uint64_t noop_index;
@@ -825,6 +826,7 @@ static void raft_become_leader(struct raft *r)
     r->n_pending = 0;
     r->transfer_target = MSG_NODE_NONE;
     r->lease_off = 0;
+    r->quorum_postponed = 0;
     r->quorum_deadline_ms = r->now_ms + r->cfg.election_timeout_ms;
     /* A no-op entry of the new term lets the leader learn what is committed (6.4) and
      * commit older entries indirectly (3.6.2). Without memory, the broadcast still asserts
@@ -1593,11 +1595,16 @@ static void raft_retransmit(struct raft *r, struct raft_progress *p)
 static void raft_leader_tick(struct raft *r)
 {
     uint64_t late = 2 * (uint64_t)r->cfg.heartbeat_ms;
-    if (r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms + late) {
-        /* This leader was not run for a while (a stalled loop, not the network): let the
-         * followers answer a heartbeat before judging the quorum. */
+    uint64_t last_heartbeat_ms = r->heartbeat_deadline_ms - r->cfg.heartbeat_ms;
+    int due = r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms;
+    if (due && !r->quorum_postponed && r->now_ms >= last_heartbeat_ms + late) {
+        /* This leader was not run for a while (a stalled loop, not the network) and sent no
+         * heartbeats: let the followers answer one before judging the quorum (once in a row,
+         * so a leader run too rarely still steps down when cut off). */
         r->quorum_deadline_ms = r->now_ms + late;
-    } else if (r->cfg.check_quorum && r->now_ms >= r->quorum_deadline_ms) {
+        r->quorum_postponed = 1;
+    } else if (due) {
+        r->quorum_postponed = 0;
         raft_check_quorum(r);
         if (r->role != RAFT_LEADER) {
             return;
