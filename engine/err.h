@@ -9,23 +9,23 @@
 
 enum ordo_err {
     ORDO_EBASE = -10000,
-    ORDO_EMALFORMED = -10001,  /* a frame or record failed a structural check */
-    ORDO_ETRUNCATED = -10002,  /* input shorter than its declared length */
-    ORDO_ETOOBIG = -10003,     /* input larger than a configured bound */
-    ORDO_EBADMAGIC = -10004,   /* wrong magic number */
-    ORDO_EVERSION = -10005,    /* unsupported protocol or format version */
-    ORDO_EBADTYPE = -10006,    /* unknown message or record type */
-    ORDO_EBADMAC = -10007,     /* MAC verification failed */
-    ORDO_ECLUSTER = -10008,    /* message for another cluster */
-    ORDO_ECHECKSUM = -10009,   /* IPv4/UDP checksum or CRC mismatch */
-    ORDO_ECONFIG = -10010,     /* invalid configuration */
-    ORDO_ENOSPACE = -10011,    /* a pool, ring or buffer is full (backpressure) */
-    ORDO_ECORRUPT = -10012,    /* damaged durable state */
-    ORDO_ESTOPPED = -10013,    /* the component stopped after an earlier fatal error */
-    ORDO_ENOTLEADER = -10014,  /* this replica does not lead */
-    ORDO_EUNAUTH = -10015,     /* sender not authorised */
-    ORDO_ENOTFOUND = -10016,   /* no such object */
-    ORDO_EDIVERGED = -10017,   /* state digest differs from the majority */
+    ORDO_EMALFORMED = -10001, /* a frame or record failed a structural check */
+    ORDO_ETRUNCATED = -10002, /* input shorter than its declared length */
+    ORDO_ETOOBIG = -10003,    /* input larger than a configured bound */
+    ORDO_EBADMAGIC = -10004,  /* wrong magic number */
+    ORDO_EVERSION = -10005,   /* unsupported protocol or format version */
+    ORDO_EBADTYPE = -10006,   /* unknown message or record type */
+    ORDO_EBADMAC = -10007,    /* MAC verification failed */
+    ORDO_ECLUSTER = -10008,   /* message for another cluster */
+    ORDO_ECHECKSUM = -10009,  /* IPv4/UDP checksum or CRC mismatch */
+    ORDO_ECONFIG = -10010,    /* invalid configuration */
+    ORDO_ENOSPACE = -10011,   /* a pool, ring or buffer is full (backpressure) */
+    ORDO_ECORRUPT = -10012,   /* damaged durable state */
+    ORDO_ESTOPPED = -10013,   /* the component stopped after an earlier fatal error */
+    ORDO_ENOTLEADER = -10014, /* this replica does not lead */
+    ORDO_EUNAUTH = -10015,    /* sender not authorised */
+    ORDO_ENOTFOUND = -10016,  /* no such object */
+    ORDO_EDIVERGED = -10017,  /* state digest differs from the majority */
     ORDO_ELAST = -10018,
 };
 

@@ -10,14 +10,14 @@
 #include "engine/api.h"
 
 /* Limits shared by every module. Values are upper bounds; config may lower them. */
-#define MSG_NODES_MAX 16            /* servers in a configuration (voters + learners) */
-#define MSG_KEY_LEN_MAX 256         /* key-value keys */
-#define MSG_VALUE_LEN_MAX 4096      /* key-value values (default bound; config may lower) */
-#define MSG_DIGEST_LEN 32           /* state digest carried in heartbeats */
-#define MSG_MAC_LEN 16              /* MAC field in every header */
-#define MSG_ENTRIES_MAX 64          /* entries in one AppendEntries message */
-#define MSG_FRAME_LEN_MAX 9000      /* jumbo frame: the largest frame Ordo sends */
-#define MSG_NODE_NONE 0u            /* node ids are 1..MSG_NODE_ID_MAX; 0 means none */
+#define MSG_NODES_MAX 16       /* servers in a configuration (voters + learners) */
+#define MSG_KEY_LEN_MAX 256    /* key-value keys */
+#define MSG_VALUE_LEN_MAX 4096 /* key-value values (default bound; config may lower) */
+#define MSG_DIGEST_LEN 32      /* state digest carried in heartbeats */
+#define MSG_MAC_LEN 16         /* MAC field in every header */
+#define MSG_ENTRIES_MAX 64     /* entries in one AppendEntries message */
+#define MSG_FRAME_LEN_MAX 9000 /* jumbo frame: the largest frame Ordo sends */
+#define MSG_NODE_NONE 0u       /* node ids are 1..MSG_NODE_ID_MAX; 0 means none */
 
 /* Message types (one byte on the wire). Client types < 16, peer (Raft) types >= 16. */
 enum msg_type {
@@ -92,17 +92,17 @@ struct msg_client_reply {
 struct msg_redirect {
     uint64_t client_id;
     uint64_t request_no;
-    uint32_t leader_id;    /* MSG_NODE_NONE when unknown */
-    uint32_t leader_ipv4;  /* network byte order */
-    uint16_t leader_port;  /* host byte order */
+    uint32_t leader_id;   /* MSG_NODE_NONE when unknown */
+    uint32_t leader_ipv4; /* network byte order */
+    uint16_t leader_port; /* host byte order */
     uint8_t leader_mac[6];
 };
 
 /* Raft log entry types. */
 enum msg_entry_type {
-    MSG_ENTRY_NOOP = 1,    /* a new leader's first entry (dissertation 6.4) */
-    MSG_ENTRY_BATCH = 2,   /* a sequencer batch of client commands */
-    MSG_ENTRY_CONFIG = 3,  /* membership: data is an encoded struct msg_config */
+    MSG_ENTRY_NOOP = 1,   /* a new leader's first entry (dissertation 6.4) */
+    MSG_ENTRY_BATCH = 2,  /* a sequencer batch of client commands */
+    MSG_ENTRY_CONFIG = 3, /* membership: data is an encoded struct msg_config */
 };
 
 struct msg_entry {
