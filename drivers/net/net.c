@@ -15,6 +15,9 @@
 #include "engine/ordo_assert.h"
 
 #define NET_TX_RETRIES 4
+#define NET_TX_FAULT_BURST 32
+
+static_assert(NET_FAULT_QUEUES_MAX == NET_QUEUES_MAX, "fault state covers every queue");
 #define NET_LINK_POLL_MS 10
 #define NET_AF_XDP_CHUNK 4096u
 
@@ -294,7 +297,7 @@ void net_port_close(struct net_port *p)
     p->pool = NULL;
 }
 
-uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
+static uint16_t net_tx_now(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
 {
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < n; i++) {
@@ -318,6 +321,29 @@ uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint1
         net_stats_add(NET_CTR_TX_DROPS, (uint64_t)(n - sent));
     }
     return sent;
+}
+
+/* The fault injector's TX path: frames enter its hold queue, and whatever is due leaves now. */
+static uint16_t net_tx_fault(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
+{
+    struct rte_mbuf *due[NET_TX_FAULT_BURST];
+    uint16_t sent = 0;
+    net_fault_tx_take(q, m, n);
+    for (;;) {
+        uint16_t k = net_fault_tx_due(q, due, NET_TX_FAULT_BURST);
+        if (k == 0) {
+            return sent;
+        }
+        sent = (uint16_t)(sent + net_tx_now(p, q, due, k));
+    }
+}
+
+uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
+{
+    if (net_fault_is_armed()) {
+        return net_tx_fault(p, q, m, n);
+    }
+    return net_tx_now(p, q, m, n);
 }
 
 void net_tx_csum_offload(struct rte_mbuf *m)

@@ -12,6 +12,7 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include "drivers/net/net_fault.h"
 #include "drivers/net/net_stats.h"
 #include "engine/api.h"
 #include "engine/err.h"
@@ -65,7 +66,8 @@ ORDO_API int net_port_open(struct net_port *p, const struct net_conf *c, struct 
 /* Stops and closes the port and frees the pool. Idempotent. Only after every stage stopped. */
 ORDO_API void net_port_close(struct net_port *p);
 
-/* Receives up to n frames from queue q; counts rx_packets/rx_bytes. Data path, one lcore per
+/* Receives up to n frames from queue q; counts rx_packets/rx_bytes; applies net_fault when armed
+ * (which may return frames held from earlier bursts). Data path, one lcore per
  * queue. Ownership of the returned mbufs passes to the caller. */
 static inline uint16_t net_rx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)
 {
@@ -78,12 +80,16 @@ static inline uint16_t net_rx(const struct net_port *p, uint16_t q, struct rte_m
         net_stats_add(NET_CTR_RX_PACKETS, got);
         net_stats_add(NET_CTR_RX_BYTES, bytes);
     }
+    if (net_fault_is_armed()) {
+        got = net_fault_rx(q, m, got, n);
+    }
     return got;
 }
 
 /* Sends n frames on queue q; frees (and counts as tx_drops) whatever the queue refused, so
- * ownership of all n mbufs passes to the port. Returns the number sent. Data path, one lcore
- * per queue. */
+ * ownership of all n mbufs passes to the port. Returns the number sent. With net_fault armed
+ * the frames go through its hold queue first; net_tx(p, q, NULL, 0) sends held frames now due. Data
+ * path, one lcore per queue. */
 ORDO_API uint16_t net_tx(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n);
 
 /* Sets the mbuf fields the PMD needs to fill IPv4 and UDP checksums, when p->tx_csum_hw.

@@ -42,6 +42,11 @@ static const char *const net_stats_names[NET_CTR_COUNT] = {
     [NET_CTR_REPLIES] = "replies",
     [NET_CTR_RING_FULL] = "ring_full",
     [NET_CTR_APPLY_ERRORS] = "apply_errors",
+    [NET_CTR_FAULT_DROPS] = "fault_drops",
+    [NET_CTR_FAULT_DUPS] = "fault_dups",
+    [NET_CTR_FAULT_REORDERS] = "fault_reorders",
+    [NET_CTR_FAULT_DELAYED] = "fault_delayed",
+    [NET_CTR_FAULT_OVERFLOW] = "fault_overflow",
 };
 
 uint64_t net_stats_get(enum net_ctr c)

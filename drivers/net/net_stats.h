@@ -27,18 +27,23 @@ enum net_ctr {
     NET_CTR_MALFORMED_TYPE,
     NET_CTR_MALFORMED_CLUSTER,
     NET_CTR_MALFORMED_OTHER,
-    NET_CTR_MAC_FAILURES, /* client or peer MAC did not verify */
-    NET_CTR_UNAUTHORIZED, /* unauthenticated client outside the configured subnets */
-    NET_CTR_PEER_DROPS,   /* valid peer frames nobody consumes (single-replica mode) */
-    NET_CTR_ARP_REQUESTS, /* ARP requests for our address */
-    NET_CTR_ARP_REPLIES,  /* ARP replies sent */
-    NET_CTR_ARP_LEARNED,  /* peer MACs learned from ARP */
-    NET_CTR_ICMP_ECHO,    /* ICMP echo requests answered */
-    NET_CTR_PROBES,       /* pktgen probes accepted into the request path */
-    NET_CTR_REQUESTS,     /* client requests (probes included) accepted into the ring */
-    NET_CTR_REPLIES,      /* replies queued for TX (probes included) */
-    NET_CTR_RING_FULL,    /* request or reply ring full: frame dropped (backpressure) */
-    NET_CTR_APPLY_ERRORS, /* the state machine failed a command */
+    NET_CTR_MAC_FAILURES,   /* client or peer MAC did not verify */
+    NET_CTR_UNAUTHORIZED,   /* unauthenticated client outside the configured subnets */
+    NET_CTR_PEER_DROPS,     /* valid peer frames nobody consumes (single-replica mode) */
+    NET_CTR_ARP_REQUESTS,   /* ARP requests for our address */
+    NET_CTR_ARP_REPLIES,    /* ARP replies sent */
+    NET_CTR_ARP_LEARNED,    /* peer MACs learned from ARP */
+    NET_CTR_ICMP_ECHO,      /* ICMP echo requests answered */
+    NET_CTR_PROBES,         /* pktgen probes accepted into the request path */
+    NET_CTR_REQUESTS,       /* client requests (probes included) accepted into the ring */
+    NET_CTR_REPLIES,        /* replies queued for TX (probes included) */
+    NET_CTR_RING_FULL,      /* request or reply ring full: frame dropped (backpressure) */
+    NET_CTR_APPLY_ERRORS,   /* the state machine failed a command */
+    NET_CTR_FAULT_DROPS,    /* net_fault: frames dropped on purpose */
+    NET_CTR_FAULT_DUPS,     /* net_fault: duplicate frames injected */
+    NET_CTR_FAULT_REORDERS, /* net_fault: frames swapped with the next one */
+    NET_CTR_FAULT_DELAYED,  /* net_fault: frames held for delay_us */
+    NET_CTR_FAULT_OVERFLOW, /* net_fault: hold queue full, frame freed */
     NET_CTR_COUNT,
 };
 
