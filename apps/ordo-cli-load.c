@@ -1,7 +1,8 @@
-/* ordo-cli load: N key-value requests with K outstanding over one kernel UDP socket; every
- * reply is checked (with --verify: a GET returns the last value PUT to its key) and one
- * summary line of key=value pairs is printed for scripts. Each outstanding slot is its own
- * client (one request in flight per session), and owns its keys, so replies are exact. */
+/* ordo-cli load: N key-value requests (or D seconds) with K outstanding over one kernel UDP
+ * socket; every reply is checked (with --verify: a GET returns the last value PUT to its key),
+ * optional progress lines, an optional read-back of every acknowledged PUT at the end, and one
+ * summary line of key=value pairs for scripts. Each outstanding slot is its own client (one
+ * request in flight per session), and owns its keys, so replies are exact. */
 #include "apps/ordo-cli.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "engine/err.h"
 #include "engine/mem.h"
@@ -20,6 +22,7 @@
 #define LOAD_SLOTS_MAX 4096
 #define LOAD_VERSION_UNKNOWN UINT64_MAX /* a failed PUT may or may not have applied */
 #define LOAD_ERRORS_SHOWN 5
+#define LOAD_DURATION_CAP 20000000ull /* --duration-s without --requests: request cap */
 
 struct load_opts {
     uint64_t requests;
@@ -29,6 +32,10 @@ struct load_opts {
     double read_ratio;
     int verify;
     uint64_t seed;
+    uint64_t duration_ms; /* 0: run --requests; else stop issuing after this long */
+    uint64_t progress_ms; /* 0: no progress lines */
+    int readback;         /* after the load, GET every key with an acknowledged PUT */
+    int requests_set;
 };
 
 struct load_slot {
@@ -53,6 +60,18 @@ struct load_stats {
     uint64_t redirects;
     uint64_t stale;   /* replies to an attempt already answered (a retry crossed it) */
     uint64_t ignored; /* datagrams that failed decoding, cluster or MAC checks */
+    uint64_t readback_ok;
+    uint64_t readback_failed;  /* missing or wrong value, or no reply */
+    uint64_t readback_skipped; /* a failed PUT left the key's value uncertain */
+};
+
+/* The longest stretch without any successful reply (e.g. a failover), client clock. */
+struct load_gap {
+    uint64_t last_ok_ns;
+    uint64_t max_ns;
+    uint64_t start_ns;  /* last success before the longest gap */
+    uint64_t end_ns;    /* first success after it */
+    uint64_t end_rt_us; /* the same instant on CLOCK_REALTIME, for scripts */
 };
 
 struct load {
@@ -67,6 +86,15 @@ struct load {
     uint64_t *lat_ns;
     uint64_t issued;
     uint64_t done;
+    uint64_t t0_ns;
+    uint64_t stop_ns; /* duration mode: no new requests from here on */
+    uint64_t next_progress_ns;
+    uint64_t progress_done; /* l->done at the previous progress line */
+    uint64_t progress_st_errors;
+    int readback_phase;
+    uint64_t main_end_ns; /* end of the load proper (before the read-back) */
+    uint32_t readback_next;
+    struct load_gap gap;
     uint64_t put_version;
     uint64_t client_base;
     uint64_t nonce;
@@ -165,6 +193,59 @@ static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
     }
 }
 
+/* Read-back phase: the next key with an acknowledged PUT (UINT32_MAX when none is left);
+ * keys whose value a failed PUT made uncertain are counted and skipped. */
+static uint32_t load_next_readback(struct load *l)
+{
+    while (l->readback_next < l->lo.keys) {
+        uint32_t k = l->readback_next++;
+        if (l->key_version[k] == LOAD_VERSION_UNKNOWN) {
+            l->st.readback_skipped++;
+        } else if (l->key_version[k] != 0) {
+            return k;
+        }
+    }
+    return UINT32_MAX;
+}
+
+static int load_may_issue(struct load *l, uint64_t now)
+{
+    if (l->readback_phase) {
+        return l->readback_next < l->lo.keys;
+    }
+    return l->issued < l->lo.requests && (l->stop_ns == 0 || now < l->stop_ns);
+}
+
+/* Encodes a GET of the next read-back key for slot i. Returns 0, 1 when no key is left,
+ * or a negative encoding error. */
+static int load_prepare_readback(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+    char key[48];
+
+    uint32_t k = load_next_readback(l);
+    if (k == UINT32_MAX) {
+        return 1;
+    }
+    s->key = k;
+    s->op = SM_KV_OP_GET;
+    s->version = l->key_version[k];
+    int args_len =
+        sm_kv_encode_get(l->args, sizeof(l->args), key, load_key(l, k, key, sizeof(key)));
+    if (args_len < 0) {
+        return args_len;
+    }
+    s->request_no++;
+    int len =
+        cli_encode_request(l->o, s->client_id, s->request_no, s->op, l->args, (uint32_t)args_len,
+                           l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
+    if (len < 0) {
+        return len;
+    }
+    s->len = (uint32_t)len;
+    return 0;
+}
+
 /* Fills every free slot with a new request (until N are issued) and sends them in one
  * sendmmsg. Returns 0 or a negative error from encoding. */
 static int load_issue(struct load *l)
@@ -174,10 +255,14 @@ static int load_issue(struct load *l)
     unsigned int n = 0;
     uint64_t now = cli_now_ns();
 
-    while (n < LOAD_BATCH && l->n_free > 0 && l->issued < l->lo.requests) {
+    while (n < LOAD_BATCH && l->n_free > 0 && load_may_issue(l, now)) {
         uint32_t i = l->free_slots[--l->n_free];
         struct load_slot *s = &l->slots[i];
-        int rc = load_prepare(l, i);
+        int rc = l->readback_phase ? load_prepare_readback(l, i) : load_prepare(l, i);
+        if (rc == 1) {
+            l->free_slots[l->n_free++] = i; /* read-back: nothing left to read */
+            break;
+        }
         if (rc != 0) {
             return rc;
         }
@@ -185,7 +270,7 @@ static int load_issue(struct load *l)
         s->tries = 1;
         s->first_ns = now;
         load_arm(l, s, now);
-        l->issued++;
+        l->issued += l->readback_phase ? 0u : 1u;
         iov[n].iov_base = l->reqs + (size_t)i * CLI_MSG_CAP;
         iov[n].iov_len = s->len;
         memset(&msgs[n], 0, sizeof(msgs[n]));
@@ -210,24 +295,48 @@ static void load_send_one(struct load *l, uint32_t i)
     (void)send(l->conn.fd, l->reqs + (size_t)i * CLI_MSG_CAP, l->slots[i].len, 0);
 }
 
+static void load_note_ok(struct load *l, uint64_t now)
+{
+    struct load_gap *g = &l->gap;
+    uint64_t from = g->last_ok_ns != 0 ? g->last_ok_ns : l->t0_ns;
+
+    if (now - from > g->max_ns) {
+        g->max_ns = now - from;
+        g->start_ns = from;
+        g->end_ns = now;
+        g->end_rt_us = cli_now_realtime_us();
+    }
+    g->last_ok_ns = now;
+}
+
 static void load_finish(struct load *l, uint32_t i, int ok)
 {
     struct load_slot *s = &l->slots[i];
+    uint64_t now = cli_now_ns();
 
+    s->busy = 0;
+    l->free_slots[l->n_free++] = i;
+    if (l->readback_phase) {
+        if (ok) {
+            l->st.readback_ok++;
+        } else {
+            l->st.readback_failed++;
+        }
+        return;
+    }
     if (ok) {
         l->st.ok++;
-        l->lat_ns[l->done] = cli_now_ns() - s->first_ns;
+        l->lat_ns[l->done] = now - s->first_ns;
+        load_note_ok(l, now);
     } else {
         l->lat_ns[l->done] = UINT64_MAX; /* sorted last, excluded from percentiles */
     }
     l->done++;
-    s->busy = 0;
-    l->free_slots[l->n_free++] = i;
 }
 
 static void load_report_error(struct load *l, const struct load_slot *s, const char *what)
 {
-    uint64_t shown = l->st.errors + l->st.verify_failures;
+    uint64_t shown = l->st.errors + l->st.verify_failures + l->st.readback_failed;
 
     if (shown <= LOAD_ERRORS_SHOWN) {
         fprintf(stderr, "ordo-cli load: %s (op %u, key %u, client %llu, request %llu)\n", what,
@@ -282,7 +391,9 @@ static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_re
     }
     int good = l->lo.verify ? load_check_get(l, s, r)
                             : (r->status == MSG_STATUS_OK || r->status == MSG_STATUS_NOT_FOUND);
-    if (!good) {
+    if (!good && l->readback_phase) {
+        load_report_error(l, s, "read-back: GET does not return the last acknowledged PUT");
+    } else if (!good) {
         l->st.verify_failures++;
         load_report_error(l, s, "GET reply does not match the last PUT");
     }
@@ -384,6 +495,11 @@ static void load_expire(struct load *l, uint64_t now)
                 s->deadline_ns < l->next_deadline_ns ? s->deadline_ns : l->next_deadline_ns;
             continue;
         }
+        if (s->tries > l->o->retries && l->readback_phase) {
+            load_report_error(l, s, "read-back: no reply after every retry");
+            load_finish(l, i, 0);
+            continue;
+        }
         if (s->tries > l->o->retries) {
             l->st.timeouts++;
             l->st.errors++;
@@ -401,9 +517,57 @@ static void load_expire(struct load *l, uint64_t now)
     }
 }
 
+static int load_cmp_u64(const void *a, const void *b);
+static double load_pct_us(const uint64_t *sorted, uint64_t n, double pct);
+
+/* One progress line for the requests finished since the previous one (their latencies are
+ * sorted in place: the summary sorts everything again). */
+static void load_progress(struct load *l, uint64_t now)
+{
+    uint64_t from = l->progress_done;
+    uint64_t n = l->done - from;
+    uint64_t *lat = l->lat_ns + from;
+    uint64_t n_ok = 0;
+    char addr[64];
+
+    qsort(lat, n, sizeof(*lat), load_cmp_u64);
+    while (n_ok < n && lat[n_ok] != UINT64_MAX) {
+        n_ok++;
+    }
+    double span_s = (double)l->lo.progress_ms / 1000.0;
+    printf("progress t_s=%.1f ok=%llu rps=%.0f p50_us=%.1f p99_us=%.1f errors=%llu "
+           "retries=%llu redirects=%llu server=%s\n",
+           (double)(now - l->t0_ns) / 1e9, (unsigned long long)n_ok, (double)n_ok / span_s,
+           load_pct_us(lat, n_ok, 50.0), load_pct_us(lat, n_ok, 99.0),
+           (unsigned long long)(l->st.errors - l->progress_st_errors),
+           (unsigned long long)l->st.retries, (unsigned long long)l->st.redirects,
+           cli_addr_str(&l->conn.server, addr, sizeof(addr)));
+    fflush(stdout);
+    l->progress_done = l->done;
+    l->progress_st_errors = l->st.errors;
+    l->next_progress_ns += l->lo.progress_ms * 1000000ull;
+}
+
+/* The current phase is over when nothing may be issued and nothing is in flight. */
+static int load_phase_over(struct load *l, uint64_t now)
+{
+    return !load_may_issue(l, now) && l->n_free == l->lo.outstanding;
+}
+
 static int load_run(struct load *l)
 {
-    while (l->done < l->lo.requests) {
+    for (;;) {
+        uint64_t t = cli_now_ns();
+        if (l->lo.progress_ms != 0 && !l->readback_phase && t >= l->next_progress_ns) {
+            load_progress(l, t);
+        }
+        if (load_phase_over(l, t)) {
+            if (!l->lo.readback || l->readback_phase) {
+                return CLI_EXIT_OK;
+            }
+            l->readback_phase = 1;
+            l->main_end_ns = t;
+        }
         int rc = load_issue(l);
         if (rc != 0) {
             fprintf(stderr, "ordo-cli load: cannot encode a request: %s\n", ordo_strerror(rc));
@@ -415,13 +579,16 @@ static int load_run(struct load *l)
             uint64_t left_ms = (l->next_deadline_ns - now + 999999) / 1000000;
             wait_ms = left_ms > 100 ? 100 : (int)left_ms;
         }
+        if (l->lo.progress_ms != 0 && l->next_progress_ns > now &&
+            (l->next_progress_ns - now) / 1000000 < (uint64_t)wait_ms) {
+            wait_ms = (int)((l->next_progress_ns - now) / 1000000);
+        }
         load_receive(l, wait_ms);
         now = cli_now_ns();
         if (now >= l->next_deadline_ns) {
             load_expire(l, now);
         }
     }
-    return CLI_EXIT_OK;
 }
 
 static int load_cmp_u64(const void *a, const void *b)
@@ -441,6 +608,24 @@ static double load_pct_us(const uint64_t *sorted, uint64_t n, double pct)
     return (double)sorted[idx] / 1000.0;
 }
 
+/* The summary's second half: the longest stall and the read-back results. */
+static void load_summary_tail(const struct load *l)
+{
+    const struct load_gap *g = &l->gap;
+
+    printf(" max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f gap_end_epoch_ms=%llu",
+           (double)g->max_ns / 1e6, g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
+           g->end_ns != 0 ? (double)(g->end_ns - l->t0_ns) / 1e9 : 0.0,
+           (unsigned long long)(g->end_rt_us / 1000u));
+    if (l->lo.readback) {
+        printf(" readback_ok=%llu readback_failed=%llu readback_skipped=%llu",
+               (unsigned long long)l->st.readback_ok, (unsigned long long)l->st.readback_failed,
+               (unsigned long long)l->st.readback_skipped);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
 static void load_summary(struct load *l, double elapsed_s)
 {
     uint64_t n_ok = l->st.ok;
@@ -453,24 +638,31 @@ static void load_summary(struct load *l, double elapsed_s)
     printf("mode=%s requests=%llu ok=%llu errors=%llu verify_failures=%llu timeouts=%llu "
            "retries=%llu redirects=%llu stale=%llu ignored=%llu elapsed_s=%.3f rps=%.0f "
            "p50_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f outstanding=%u value_size=%u "
-           "keys=%u read_ratio=%.2f verify=%d\n",
-           l->o->echo ? "echo" : "ordo", (unsigned long long)l->lo.requests,
-           (unsigned long long)n_ok, (unsigned long long)l->st.errors,
-           (unsigned long long)l->st.verify_failures, (unsigned long long)l->st.timeouts,
-           (unsigned long long)l->st.retries, (unsigned long long)l->st.redirects,
-           (unsigned long long)l->st.stale, (unsigned long long)l->st.ignored, elapsed_s,
+           "keys=%u read_ratio=%.2f verify=%d",
+           l->o->echo ? "echo" : "ordo", (unsigned long long)l->issued, (unsigned long long)n_ok,
+           (unsigned long long)l->st.errors, (unsigned long long)l->st.verify_failures,
+           (unsigned long long)l->st.timeouts, (unsigned long long)l->st.retries,
+           (unsigned long long)l->st.redirects, (unsigned long long)l->st.stale,
+           (unsigned long long)l->st.ignored, elapsed_s,
            elapsed_s > 0 ? (double)n_ok / elapsed_s : 0.0, load_pct_us(l->lat_ns, n_ok, 50.0),
            load_pct_us(l->lat_ns, n_ok, 99.0), n_ok ? (double)l->lat_ns[n_ok - 1] / 1000.0 : 0.0,
            n_ok ? sum / (double)n_ok / 1000.0 : 0.0, l->lo.outstanding, l->lo.value_size,
            l->lo.keys, l->lo.read_ratio, l->lo.verify);
-    fflush(stdout);
+    load_summary_tail(l);
 }
 
 static const struct option load_long_opts[] = {
-    {"requests", required_argument, NULL, 'n'},   {"outstanding", required_argument, NULL, 'k'},
-    {"value-size", required_argument, NULL, 'b'}, {"keys", required_argument, NULL, 'm'},
-    {"read-ratio", required_argument, NULL, 'r'}, {"verify", no_argument, NULL, 'v'},
-    {"seed", required_argument, NULL, 's'},       {NULL, 0, NULL, 0},
+    {"requests", required_argument, NULL, 'n'},
+    {"outstanding", required_argument, NULL, 'k'},
+    {"value-size", required_argument, NULL, 'b'},
+    {"keys", required_argument, NULL, 'm'},
+    {"read-ratio", required_argument, NULL, 'r'},
+    {"verify", no_argument, NULL, 'v'},
+    {"seed", required_argument, NULL, 's'},
+    {"duration-s", required_argument, NULL, 'd'},
+    {"progress-ms", required_argument, NULL, 'p'},
+    {"readback", no_argument, NULL, 'R'},
+    {NULL, 0, NULL, 0},
 };
 
 static int load_parse_num(const char *name, const char *arg, uint64_t max, uint64_t *out)
@@ -497,6 +689,17 @@ static int load_parse_one(struct load_opts *lo, int id, const char *arg)
     switch (id) {
     case 'n':
         rc = load_parse_num("requests", arg, 100000000ull, &lo->requests);
+        lo->requests_set = 1;
+        break;
+    case 'd':
+        rc = load_parse_num("duration-s", arg, 3600, &v);
+        lo->duration_ms = v * 1000u;
+        break;
+    case 'p':
+        rc = load_parse_num("progress-ms", arg, 3600000, &lo->progress_ms);
+        break;
+    case 'R':
+        lo->readback = 1;
         break;
     case 'k':
         rc = load_parse_num("outstanding", arg, LOAD_SLOTS_MAX, &v);
@@ -549,6 +752,13 @@ static int load_parse(struct load_opts *lo, int argc, char **argv)
     if (optind != argc || lo->requests == 0 || lo->outstanding == 0 || lo->keys == 0) {
         fprintf(stderr, "ordo-cli load: --requests, --outstanding and --keys must be >= 1 "
                         "and no extra arguments may follow\n");
+        return -EINVAL;
+    }
+    if (lo->duration_ms != 0 && !lo->requests_set) {
+        lo->requests = LOAD_DURATION_CAP;
+    }
+    if (lo->readback && !lo->verify) {
+        fprintf(stderr, "ordo-cli load: --readback needs --verify (it knows the last PUTs)\n");
         return -EINVAL;
     }
     if (lo->verify && lo->outstanding > lo->keys) {
@@ -633,13 +843,17 @@ int cli_load_main(const struct cli_opts *o, int argc, char **argv)
         return CLI_EXIT_LOCAL;
     }
     uint64_t t0 = cli_now_ns();
+    l->t0_ns = t0;
+    l->stop_ns = lo.duration_ms != 0 ? t0 + lo.duration_ms * 1000000ull : 0;
+    l->next_progress_ns = t0 + lo.progress_ms * 1000000ull;
     rc = load_run(l);
-    double elapsed_s = (double)(cli_now_ns() - t0) / 1e9;
+    uint64_t end = l->main_end_ns != 0 ? l->main_end_ns : cli_now_ns();
+    double elapsed_s = (double)(end - t0) / 1e9;
     if (rc == CLI_EXIT_OK) {
         load_summary(l, elapsed_s);
-        if (l->st.ok == 0 && l->st.timeouts == lo.requests) {
+        if (l->st.ok == 0 && l->st.timeouts == l->issued) {
             rc = CLI_EXIT_NO_REPLY;
-        } else if (l->st.ok != lo.requests) {
+        } else if (l->st.ok != l->issued || l->st.readback_failed != 0) {
             rc = CLI_EXIT_FAILED;
         }
     }

@@ -24,7 +24,7 @@ static const char cli_usage[] =
     "commands:\n"
     "  put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW\n"
     "  load --requests N --outstanding K --value-size B --keys M [--read-ratio R]\n"
-    "       [--verify] [--seed S]\n"
+    "       [--verify] [--seed S] [--duration-s D] [--progress-ms P] [--readback]\n"
     "options:\n"
     "  --cluster-id N   cluster id in every header (default 1)\n"
     "  --client-id N    client id (default: random); --request-no N (default: 1 for a\n"
@@ -35,9 +35,12 @@ static const char cli_usage[] =
     "  --timeout-ms T   wait per attempt (default 500); --retries R (default 4)\n"
     "  --echo           the server is a UDP echo (baseline measurements)\n"
     "  --quiet          print nothing on success\n"
+    "  --no-redirect    do not follow a not-leader redirect: print\n"
+    "                   'redirect leader=ID addr=IP:PORT' (or leader=none) and exit 8\n"
+    "  --show-server    print 'ordo-cli: answered by IP:PORT' on stderr\n"
     "exit codes: 0 ok, 1 load had failures, 2 usage, 3 not found, 4 cas mismatch,\n"
     "  5 rejected by the replica (status printed), 6 no reply (unreachable),\n"
-    "  7 local error (socket, key file, redirect loop)\n";
+    "  7 local error (socket, key file, redirect loop), 8 not the leader (--no-redirect)\n";
 
 uint64_t cli_now_ns(void)
 {
@@ -237,6 +240,7 @@ enum cli_wait {
     CLI_WAIT_TIMEOUT = 0,
     CLI_WAIT_REPLY = 1,
     CLI_WAIT_REDIRECT = 2,
+    CLI_WAIT_REDIRECT_STOP = 3, /* --no-redirect: report the redirect */
 };
 
 static int cli_call_matches(const struct cli_call *c, const struct msg *m)
@@ -253,6 +257,9 @@ static int cli_call_handle(struct cli_call *c)
     struct sockaddr_in leader;
 
     if (c->reply.hdr.type == MSG_REDIRECT) {
+        if (c->o->no_redirect) {
+            return CLI_WAIT_REDIRECT_STOP;
+        }
         if (cli_redirect_target(&c->reply.u.redirect, &leader) != 0) {
             c->leader_unknown = 1;
             return -1;
@@ -341,6 +348,9 @@ static int cli_call_run(struct cli_call *c)
         if (w == CLI_WAIT_REPLY) {
             return CLI_EXIT_OK;
         }
+        if (w == CLI_WAIT_REDIRECT_STOP) {
+            return CLI_EXIT_REDIRECT;
+        }
         if (w == CLI_WAIT_REDIRECT) {
             attempts--; /* following the leader is not a failed attempt */
         }
@@ -426,6 +436,21 @@ static int cli_command_report(const struct cli_opts *o, const char *cmd,
     }
 }
 
+/* --no-redirect: names the leader the replica pointed to (or none), for scripts. */
+static int cli_redirect_report(const struct msg_redirect *r)
+{
+    struct sockaddr_in leader;
+    char addr[64];
+
+    if (cli_redirect_target(r, &leader) != 0) {
+        printf("redirect leader=none\n");
+    } else {
+        printf("redirect leader=%u addr=%s\n", (unsigned)r->leader_id,
+               cli_addr_str(&leader, addr, sizeof(addr)));
+    }
+    return CLI_EXIT_REDIRECT;
+}
+
 /* Encodes the request of c with request number request_no into c->req. */
 static int cli_call_encode(struct cli_call *c, uint64_t request_no, uint8_t op, const uint8_t *args,
                            uint32_t args_len)
@@ -476,7 +501,14 @@ static int cli_command(const struct cli_opts *o, int argc, char **argv)
             rc = cli_call_run(&c);
         }
     }
-    if (rc == CLI_EXIT_OK) {
+    if (rc == CLI_EXIT_REDIRECT) {
+        rc = cli_redirect_report(&c.reply.u.redirect);
+    } else if (rc == CLI_EXIT_OK) {
+        if (o->show_server) {
+            char addr[64];
+            fprintf(stderr, "ordo-cli: answered by %s\n",
+                    cli_addr_str(&c.conn.server, addr, sizeof(addr)));
+        }
         rc = o->echo ? CLI_EXIT_OK : cli_command_report(o, argv[0], &c.reply.u.reply);
     }
     cli_conn_close(&c.conn);
@@ -506,6 +538,8 @@ enum cli_opt_id {
     CLI_OPT_RETRIES,
     CLI_OPT_ECHO,
     CLI_OPT_QUIET,
+    CLI_OPT_NO_REDIRECT,
+    CLI_OPT_SHOW_SERVER,
     CLI_OPT_HELP,
 };
 
@@ -519,6 +553,8 @@ static const struct option cli_long_opts[] = {
     {"retries", required_argument, NULL, CLI_OPT_RETRIES},
     {"echo", no_argument, NULL, CLI_OPT_ECHO},
     {"quiet", no_argument, NULL, CLI_OPT_QUIET},
+    {"no-redirect", no_argument, NULL, CLI_OPT_NO_REDIRECT},
+    {"show-server", no_argument, NULL, CLI_OPT_SHOW_SERVER},
     {"help", no_argument, NULL, CLI_OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -591,6 +627,10 @@ static int cli_parse_opts(struct cli_opts *o, int argc, char **argv)
             o->echo = 1;
         } else if (id == CLI_OPT_QUIET) {
             o->quiet = 1;
+        } else if (id == CLI_OPT_NO_REDIRECT) {
+            o->no_redirect = 1;
+        } else if (id == CLI_OPT_SHOW_SERVER) {
+            o->show_server = 1;
         } else if (id == '?' || cli_parse_one(o, id, optarg, &have_server) != 0) {
             return -EINVAL;
         }

@@ -21,6 +21,7 @@ enum cli_exit {
     CLI_EXIT_REJECTED = 5,  /* the replica answered with another error status */
     CLI_EXIT_NO_REPLY = 6,  /* unreachable: no reply after every retry, or port refused */
     CLI_EXIT_LOCAL = 7,     /* local failure: socket, key file, redirect loop */
+    CLI_EXIT_REDIRECT = 8,  /* --no-redirect: the replica does not lead (leader printed) */
 };
 
 #define CLI_MSG_CAP WIRE_MSG_LEN_MAX
@@ -38,6 +39,8 @@ struct cli_opts {
     uint32_t retries;
     int echo; /* baseline: the server echoes requests (perf/udp_echo) */
     int quiet;
+    int no_redirect; /* report a redirect (exit 8) instead of following it */
+    int show_server; /* print which server answered (stderr) */
 };
 
 /* A UDP socket connected to the current server (a redirect reconnects it). */
