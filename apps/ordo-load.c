@@ -1,0 +1,971 @@
+/* ordo-load: a DPDK key-value load generator on its own port (veth via af_xdp/af_packet, or a
+ * NIC). Closed loop (N outstanding) or open loop (fixed rate, latency from the intended send
+ * time so coordinated omission stays visible); follows redirects; log-linear histograms. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "drivers/net/net.h"
+#include "drivers/net/net_local.h"
+#include "engine/err.h"
+#include "engine/frame.h"
+#include "engine/msg.h"
+#include "engine/sm_kv.h"
+#include "engine/wire.h"
+
+#define LOAD_SLOTS_MAX 4096u
+#define LOAD_BURST 32u
+#define LOAD_FRAME_MAX 1514u
+#define LOAD_EAL_ARGS_MAX 64
+#define LOAD_ARP_WAIT_S 5u
+#define LOAD_ERR_SHOWN 5u
+/* Log-linear histogram: 2^LOAD_H_SUB sub-buckets per power of two (<= 3 % error). */
+#define LOAD_H_SUB 5u
+#define LOAD_H_BUCKETS ((64u - LOAD_H_SUB + 1u) << LOAD_H_SUB)
+
+enum load_exit {
+    LOAD_EXIT_OK = 0,
+    LOAD_EXIT_FAILED = 1, /* some request failed or went unanswered */
+    LOAD_EXIT_USAGE = 2,
+    LOAD_EXIT_SETUP = 3, /* EAL, port or ARP resolution failed */
+};
+
+struct load_hist {
+    uint64_t n;
+    uint64_t max;
+    uint64_t b[LOAD_H_BUCKETS];
+};
+
+struct load_opts {
+    uint32_t server_ip; /* network byte order */
+    uint16_t server_port;
+    uint32_t my_ip;
+    uint16_t my_port;
+    const char *port_name;
+    uint32_t cluster_id;
+    uint64_t client_base;
+    uint32_t outstanding;
+    double rate; /* requests per second; 0: closed loop */
+    uint64_t requests;
+    double duration_s;
+    double read_ratio;
+    uint32_t keys;
+    uint32_t value_size;
+    uint64_t seed;
+    uint32_t timeout_ms;
+    uint32_t retries;
+    int quiet;
+    int spin; /* busy-poll when idle instead of backing off */
+    const char *csv_path;
+    const char *json_path;
+};
+
+struct load_slot {
+    uint64_t request_no;
+    uint64_t intended_tsc; /* latency origin: the scheduled (open) or first send time */
+    uint64_t deadline_tsc;
+    uint32_t tries;
+    uint16_t len;
+    uint8_t busy;
+    uint8_t buf[LOAD_FRAME_MAX]; /* the encoded request, resent as is on retries */
+};
+
+struct load_stats {
+    uint64_t issued;
+    uint64_t ok;
+    uint64_t errors;
+    uint64_t not_found;
+    uint64_t retries;
+    uint64_t timeouts; /* requests abandoned after every retry */
+    uint64_t redirects;
+    uint64_t busy;
+    uint64_t stale;
+    uint64_t ignored;
+};
+
+struct load {
+    struct load_opts o;
+    struct net_port port;
+    struct net_local local;
+    struct rte_ether_addr server_mac;
+    struct load_slot *slots;
+    uint32_t *free_slots;
+    uint32_t n_free;
+    uint64_t hz;
+    uint64_t t0;
+    uint64_t stop_tsc;  /* no new requests from here on */
+    uint64_t next_send; /* open loop: intended time of the next request */
+    uint64_t next_progress;
+    uint64_t progress_ok;
+    uint64_t rng;
+    uint64_t end_tsc;
+    uint32_t errors_shown;
+    struct load_stats st;
+    struct load_hist all;
+    struct load_hist sec;
+    FILE *csv;
+    uint8_t args[SM_KV_ARGS_MAX];
+    uint8_t value[SM_KV_VALUE_MAX];
+};
+
+static volatile sig_atomic_t load_stop_flag;
+
+static void load_on_signal(int sig)
+{
+    (void)sig;
+    load_stop_flag = 1;
+}
+
+/* ---- histogram ---- */
+
+static uint32_t load_h_index(uint64_t v)
+{
+    if (v < (1u << LOAD_H_SUB)) {
+        return (uint32_t)v;
+    }
+    uint32_t e = 63u - (uint32_t)__builtin_clzll(v);
+    uint32_t sub = (uint32_t)(v >> (e - LOAD_H_SUB)) & ((1u << LOAD_H_SUB) - 1u);
+    return ((e - LOAD_H_SUB + 1u) << LOAD_H_SUB) + sub;
+}
+
+/* Middle of bucket i (its values all lie within 1/2^LOAD_H_SUB of it). */
+static double load_h_value(uint32_t i)
+{
+    if (i < (1u << LOAD_H_SUB)) {
+        return (double)i;
+    }
+    uint32_t e = (i >> LOAD_H_SUB) + LOAD_H_SUB - 1u;
+    uint64_t sub = i & ((1u << LOAD_H_SUB) - 1u);
+    uint64_t lo = (1ull << e) + (sub << (e - LOAD_H_SUB));
+    return (double)lo + (double)(1ull << (e - LOAD_H_SUB)) / 2.0;
+}
+
+static void load_h_add(struct load_hist *h, uint64_t v)
+{
+    h->b[load_h_index(v)]++;
+    h->n++;
+    if (v > h->max) {
+        h->max = v;
+    }
+}
+
+/* The value at quantile q (0..1); the maximum is exact. */
+static double load_h_quantile(const struct load_hist *h, double q)
+{
+    if (h->n == 0) {
+        return 0.0;
+    }
+    uint64_t rank = (uint64_t)ceil(q * (double)h->n);
+    rank = rank == 0 ? 1 : rank;
+    uint64_t seen = 0;
+    for (uint32_t i = 0; i < LOAD_H_BUCKETS; i++) {
+        seen += h->b[i];
+        if (seen >= rank) {
+            double v = load_h_value(i);
+            return v > (double)h->max ? (double)h->max : v;
+        }
+    }
+    return (double)h->max;
+}
+
+/* ---- requests and frames ---- */
+
+static uint64_t load_rand(struct load *l)
+{
+    /* xorshift64*: the key and operation mix only need to be cheap and seedable. */
+    l->rng ^= l->rng >> 12;
+    l->rng ^= l->rng << 25;
+    l->rng ^= l->rng >> 27;
+    return l->rng * 0x2545f4914f6cdd1dull;
+}
+
+static double load_ns(const struct load *l, uint64_t cycles)
+{
+    return (double)cycles * 1e9 / (double)l->hz;
+}
+
+/* Encodes slot i's next request (a fresh request number) as a complete frame. */
+static int load_prepare(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+    char key[32];
+    uint32_t k = (uint32_t)(load_rand(l) % l->o.keys);
+    int key_len = snprintf(key, sizeof(key), "k%08" PRIu32, k);
+    double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
+    int args_len;
+    uint8_t op;
+    if (r < l->o.read_ratio) {
+        op = SM_KV_OP_GET;
+        args_len = sm_kv_encode_get(l->args, sizeof(l->args), key, (size_t)key_len);
+    } else {
+        op = SM_KV_OP_PUT;
+        memcpy(l->value, &s->request_no,
+               sizeof(s->request_no) < l->o.value_size ? sizeof(s->request_no) : l->o.value_size);
+        args_len = sm_kv_encode_put(l->args, sizeof(l->args), key, (size_t)key_len, l->value,
+                                    l->o.value_size);
+    }
+    if (args_len < 0) {
+        return args_len;
+    }
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_CLIENT_REQUEST;
+    m.hdr.cluster_id = l->o.cluster_id;
+    m.hdr.sender = MSG_NODE_NONE;
+    m.u.request.client_id = l->o.client_base + i;
+    m.u.request.request_no = ++s->request_no;
+    m.u.request.op = op;
+    m.u.request.args_len = (uint32_t)args_len;
+    m.u.request.args = l->args;
+    int len = wire_encode(&m, NULL, s->buf + FRAME_UDP_PAYLOAD_OFF,
+                          sizeof(s->buf) - FRAME_UDP_PAYLOAD_OFF);
+    if (len < 0) {
+        return len;
+    }
+    s->len = (uint16_t)len;
+    return 0;
+}
+
+/* Builds slot i's frame toward the current server (a redirect may have changed it) and
+ * queues it in tx; sends the burst when full. */
+static void load_send(struct load *l, uint32_t i, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    struct load_slot *s = &l->slots[i];
+    struct frame_udp_addr a;
+    memcpy(a.src_mac, l->port.mac.addr_bytes, FRAME_MAC_LEN);
+    memcpy(a.dst_mac, l->server_mac.addr_bytes, FRAME_MAC_LEN);
+    a.src_ip = l->o.my_ip;
+    a.dst_ip = l->o.server_ip;
+    a.src_port = l->o.my_port;
+    a.dst_port = l->o.server_port;
+    struct rte_mbuf *m = rte_pktmbuf_alloc(l->port.pool);
+    if (m == NULL) {
+        return; /* pool exhausted: the timeout resends it */
+    }
+    size_t flen = FRAME_UDP_PAYLOAD_OFF + s->len;
+    uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)flen);
+    if (p == NULL || frame_build_udp(p, flen, &a, s->buf + FRAME_UDP_PAYLOAD_OFF, s->len, 0) < 0) {
+        rte_pktmbuf_free(m);
+        return;
+    }
+    tx[(*ntx)++] = m;
+    if (*ntx == LOAD_BURST) {
+        (void)net_tx(&l->port, 0, tx, *ntx);
+        *ntx = 0;
+    }
+}
+
+static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
+{
+    s->deadline_tsc = now + (uint64_t)l->o.timeout_ms * l->hz / 1000u;
+}
+
+/* Frees slot i with its outcome; ok adds its latency (from the intended send time). */
+static void load_finish(struct load *l, uint32_t i, int ok, uint64_t now)
+{
+    struct load_slot *s = &l->slots[i];
+    if (ok) {
+        uint64_t ns = (uint64_t)load_ns(l, now - s->intended_tsc);
+        load_h_add(&l->all, ns);
+        load_h_add(&l->sec, ns);
+        l->st.ok++;
+    }
+    s->busy = 0;
+    l->free_slots[l->n_free++] = i;
+}
+
+static void load_error(struct load *l, uint32_t i, const char *what)
+{
+    l->st.errors++;
+    if (l->errors_shown++ < LOAD_ERR_SHOWN) {
+        fprintf(stderr, "ordo-load: client %" PRIu64 " request %" PRIu64 ": %s\n",
+                l->o.client_base + i, l->slots[i].request_no, what);
+    }
+}
+
+static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r,
+                          uint64_t now)
+{
+    switch (r->status) {
+    case MSG_STATUS_OK:
+        load_finish(l, i, 1, now);
+        return;
+    case MSG_STATUS_NOT_FOUND: /* a GET of a key nobody PUT yet: a valid answer */
+        l->st.not_found++;
+        load_finish(l, i, 1, now);
+        return;
+    case MSG_STATUS_BUSY:
+    case MSG_STATUS_NO_QUORUM:
+        l->st.busy++; /* backpressure or an election: the timeout retries it */
+        return;
+    default:
+        load_error(l, i, r->status == MSG_STATUS_INVALID ? "invalid" : "rejected");
+        load_finish(l, i, 0, now);
+        return;
+    }
+}
+
+/* Follows a redirect: the named leader becomes the server for every request from now on, and
+ * this one is resent at once (the others when they time out, or right away if they were
+ * redirected too). The leader's MAC comes with the redirect, else from ARP. */
+static void load_on_redirect(struct load *l, uint32_t i, const struct msg_redirect *r,
+                             struct rte_mbuf **tx, uint16_t *ntx)
+{
+    static const uint8_t zero[6];
+    if (r->leader_id == MSG_NODE_NONE || r->leader_ipv4 == 0 || r->leader_port == 0) {
+        return; /* no leader known yet: the timeout retries */
+    }
+    l->st.redirects++;
+    if (r->leader_ipv4 != l->o.server_ip || r->leader_port != l->o.server_port) {
+        l->o.server_ip = r->leader_ipv4;
+        l->o.server_port = r->leader_port;
+        if (memcmp(r->leader_mac, zero, sizeof(zero)) != 0) {
+            memcpy(l->server_mac.addr_bytes, r->leader_mac, sizeof(zero));
+        } else {
+            (void)net_local_peer_add(&l->local, r->leader_ipv4, NULL);
+        }
+    }
+    l->st.retries++;
+    l->slots[i].tries++;
+    load_send(l, i, tx, ntx);
+}
+
+/* One Ordo datagram for us: finds its slot (client id - base) and the current attempt. */
+static void load_on_datagram(struct load *l, const struct frame_info *fi, uint64_t now,
+                             struct rte_mbuf **tx, uint16_t *ntx)
+{
+    struct msg m;
+    if (wire_decode(fi->payload, fi->payload_len, &m, NULL, 0) != 0 ||
+        m.hdr.cluster_id != l->o.cluster_id ||
+        (m.hdr.type != MSG_CLIENT_REPLY && m.hdr.type != MSG_REDIRECT)) {
+        l->st.ignored++;
+        return;
+    }
+    uint64_t cid = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.client_id : m.u.redirect.client_id;
+    uint64_t rno = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.request_no : m.u.redirect.request_no;
+    uint64_t i = cid - l->o.client_base;
+    if (cid < l->o.client_base || i >= l->o.outstanding || !l->slots[i].busy ||
+        l->slots[i].request_no != rno) {
+        l->st.stale++; /* an answer to an attempt already settled (duplicate or late) */
+        return;
+    }
+    if (m.hdr.type == MSG_CLIENT_REPLY) {
+        load_on_reply(l, (uint32_t)i, &m.u.reply, now);
+    } else {
+        load_on_redirect(l, (uint32_t)i, &m.u.redirect, tx, ntx);
+    }
+}
+
+/* Receives one burst: Ordo replies, ARP (answered and learned), the rest ignored. */
+static uint16_t load_receive(struct load *l, uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    struct rte_mbuf *rx[LOAD_BURST];
+    uint16_t n = net_rx(&l->port, 0, rx, LOAD_BURST);
+    for (uint16_t k = 0; k < n; k++) {
+        struct rte_mbuf *m = rx[k];
+        struct frame_info fi;
+        int kind = m->nb_segs == 1 ? frame_parse(rte_pktmbuf_mtod(m, const uint8_t *),
+                                                 rte_pktmbuf_data_len(m), 0, &fi)
+                                   : ORDO_EMALFORMED;
+        if (kind == FRAME_KIND_UDP && fi.dst_ip == l->o.my_ip && fi.dst_port == l->o.my_port) {
+            load_on_datagram(l, &fi, now, tx, ntx);
+        } else if ((kind == FRAME_KIND_ARP || kind == FRAME_KIND_ICMP_ECHO) &&
+                   net_local_handle(&l->local, m, &fi) == 1) {
+            tx[(*ntx)++] = m; /* answered in place */
+            if (*ntx == LOAD_BURST) {
+                (void)net_tx(&l->port, 0, tx, *ntx);
+                *ntx = 0;
+            }
+            continue;
+        }
+        rte_pktmbuf_free(m);
+    }
+    /* A redirect may name a leader whose MAC only ARP can tell. */
+    struct rte_ether_addr mac;
+    if (net_local_lookup(&l->local, l->o.server_ip, &mac) == 0) {
+        l->server_mac = mac;
+    }
+    return n;
+}
+
+/* Starts new requests: closed loop fills every free slot; open loop sends those whose intended
+ * time has come (a late one keeps its intended time: the wait counts in its latency). */
+static uint32_t load_issue(struct load *l, uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    uint32_t started = 0;
+    while (l->n_free != 0 && !load_stop_flag && now < l->stop_tsc &&
+           (l->o.requests == 0 || l->st.issued < l->o.requests)) {
+        uint64_t intended = now;
+        if (l->o.rate > 0) {
+            if (l->next_send > now) {
+                break;
+            }
+            intended = l->next_send;
+            l->next_send =
+                l->t0 + (uint64_t)((double)(l->st.issued + 1) * (double)l->hz / l->o.rate);
+        }
+        uint32_t i = l->free_slots[--l->n_free];
+        struct load_slot *s = &l->slots[i];
+        if (load_prepare(l, i) != 0) {
+            load_error(l, i, "cannot encode the request");
+            l->free_slots[l->n_free++] = i;
+            l->st.issued++;
+            continue;
+        }
+        s->busy = 1;
+        s->tries = 0;
+        s->intended_tsc = intended;
+        load_arm(l, s, now);
+        l->st.issued++;
+        load_send(l, i, tx, ntx);
+        started++;
+    }
+    return started;
+}
+
+/* Resends requests past their deadline with the same request number (the replica's session
+ * table answers a duplicate from its saved reply); gives up after --retries. */
+static void load_expire(struct load *l, uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    for (uint32_t i = 0; i < l->o.outstanding; i++) {
+        struct load_slot *s = &l->slots[i];
+        if (!s->busy || now < s->deadline_tsc) {
+            continue;
+        }
+        if (s->tries >= l->o.retries) {
+            l->st.timeouts++;
+            load_error(l, i, "no reply after every retry");
+            load_finish(l, i, 0, now);
+            continue;
+        }
+        s->tries++;
+        l->st.retries++;
+        load_arm(l, s, now);
+        load_send(l, i, tx, ntx);
+    }
+}
+
+static void load_progress(struct load *l, uint64_t now)
+{
+    double t = (double)(now - l->t0) / (double)l->hz;
+    uint64_t ops = l->st.ok - l->progress_ok;
+    double p50 = load_h_quantile(&l->sec, 0.50) / 1e3;
+    double p99 = load_h_quantile(&l->sec, 0.99) / 1e3;
+    if (!l->o.quiet) {
+        printf("ordo-load: t=%.0fs ops/s=%" PRIu64 " p50_us=%.1f p99_us=%.1f errors=%" PRIu64
+               " retries=%" PRIu64 "\n",
+               t, ops, p50, p99, l->st.errors, l->st.retries);
+        fflush(stdout);
+    }
+    if (l->csv != NULL) {
+        fprintf(l->csv, "%.0f,%" PRIu64 ",%.1f,%.1f,%" PRIu64 ",%" PRIu64 "\n", t, ops, p50, p99,
+                l->st.errors, l->st.retries);
+    }
+    l->progress_ok = l->st.ok;
+    memset(&l->sec, 0, sizeof(l->sec));
+    l->next_progress += l->hz;
+}
+
+static uint32_t load_in_flight(const struct load *l)
+{
+    return l->o.outstanding - l->n_free;
+}
+
+/* The main loop: issue, receive, expire, progress; back off briefly when idle so the replica
+ * sharing the cores keeps its share. Ends when nothing more is to be issued and all settled. */
+static void load_run(struct load *l)
+{
+    struct rte_mbuf *tx[LOAD_BURST];
+    uint16_t ntx = 0;
+    uint32_t idle = 0;
+    uint64_t next_expire = 0;
+    uint64_t next_arp = 0;
+    for (;;) {
+        uint64_t now = rte_rdtsc();
+        uint32_t work = load_issue(l, now, tx, &ntx);
+        work += load_receive(l, now, tx, &ntx);
+        if (now >= next_expire) {
+            load_expire(l, now, tx, &ntx);
+            next_expire = now + l->hz / 10000u; /* every 100 us */
+        }
+        if (now >= next_arp) {
+            ntx = (uint16_t)(ntx + net_local_arp_poll(&l->local, l->port.pool, now, l->hz / 5,
+                                                      tx + ntx, (uint16_t)(LOAD_BURST - ntx)));
+            next_arp = now + l->hz / 10u;
+        }
+        (void)net_tx(&l->port, 0, tx, ntx); /* ntx == 0 still flushes held fault frames */
+        ntx = 0;
+        if (now >= l->next_progress) {
+            load_progress(l, now);
+        }
+        bool issuing = !load_stop_flag && now < l->stop_tsc &&
+                       (l->o.requests == 0 || l->st.issued < l->o.requests);
+        if (!issuing && load_in_flight(l) == 0) {
+            l->end_tsc = now;
+            return;
+        }
+        idle = work != 0 ? 0 : idle + 1;
+        if (!l->o.spin && idle > 256) {
+            rte_delay_us_sleep(5);
+        }
+    }
+}
+
+/* ---- summary ---- */
+
+static void load_summary(struct load *l)
+{
+    double secs = (double)(l->end_tsc - l->t0) / (double)l->hz;
+    double tput = secs > 0 ? (double)l->st.ok / secs : 0.0;
+    const struct load_hist *h = &l->all;
+    double q[5] = {load_h_quantile(h, 0.50) / 1e3, load_h_quantile(h, 0.90) / 1e3,
+                   load_h_quantile(h, 0.99) / 1e3, load_h_quantile(h, 0.999) / 1e3,
+                   (double)h->max / 1e3};
+    printf("ordo-load: summary mode=%s outstanding=%" PRIu32 " rate=%.0f requests=%" PRIu64
+           " ok=%" PRIu64 " errors=%" PRIu64 " timeouts=%" PRIu64 " retries=%" PRIu64
+           " redirects=%" PRIu64 " busy=%" PRIu64 " not_found=%" PRIu64 " stale=%" PRIu64
+           " ignored=%" PRIu64 " duration_s=%.3f throughput=%.0f p50_us=%.1f p90_us=%.1f"
+           " p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
+           l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
+           l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, l->st.busy,
+           l->st.not_found, l->st.stale, l->st.ignored, secs, tput, q[0], q[1], q[2], q[3], q[4]);
+    if (l->o.json_path == NULL) {
+        return;
+    }
+    FILE *f = fopen(l->o.json_path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "ordo-load: cannot write %s: %s\n", l->o.json_path, strerror(errno));
+        return;
+    }
+    fprintf(f,
+            "{\"mode\":\"%s\",\"outstanding\":%" PRIu32 ",\"rate\":%.0f,\"requests\":%" PRIu64
+            ",\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
+            ",\"retries\":%" PRIu64 ",\"redirects\":%" PRIu64 ",\"duration_s\":%.3f"
+            ",\"throughput\":%.0f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f"
+            ",\"p999_us\":%.1f,\"max_us\":%.1f}\n",
+            l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
+            l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, secs, tput, q[0], q[1],
+            q[2], q[3], q[4]);
+    fclose(f);
+}
+
+/* ---- options ---- */
+
+static void load_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ordo-load --server IP:PORT --ip IP [options] -- EAL-ARGS\n"
+            "  --server IP:PORT    replica to send to (redirects are followed)\n"
+            "  --server-mac MAC    its MAC (default: resolved by ARP)\n"
+            "  --ip IP             our IPv4 on the port; --udp-port P (default 9000)\n"
+            "  --port NAME         ethdev name (default: the first port)\n"
+            "  --cluster-id N      (default 1); --client-id N first client id (default 1000)\n"
+            "  --outstanding N     closed loop: N requests in flight (default 16, max %u);\n"
+            "                      open loop: the cap on requests in flight (default 256)\n"
+            "  --rate R            open loop at R requests/s (latency from intended send)\n"
+            "  --requests N        stop after N requests; --duration S stop after S seconds\n"
+            "                      (default: 10000 requests)\n"
+            "  --read-ratio F      share of GETs (default 0.5); --keys N (default 1000)\n"
+            "  --value-size N      PUT value bytes (default 64); --seed N\n"
+            "  --timeout-ms N      per attempt (default 200); --retries N (default 10)\n"
+            "  --csv FILE          per-second rows t,ops,p50_us,p99_us,errors,retries\n"
+            "  --json FILE         the summary as JSON\n"
+            "  --quiet             no progress lines; --spin busy-poll when idle\n"
+            "  --net-fault SPEC    inject faults on our port (drivers/net/net_fault.h)\n"
+            "exit: 0 all answered, 1 errors or unanswered, 2 usage, 3 setup failure\n",
+            LOAD_SLOTS_MAX);
+}
+
+static int load_num(const char *name, const char *arg, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno != 0 || end == arg || *end != '\0' || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "ordo-load: --%s %s: want a number in %g..%g\n", name, arg, lo, hi);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int load_addr(const char *name, const char *arg, uint32_t *ip, uint16_t *port)
+{
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s", arg);
+    char *colon = strchr(buf, ':');
+    if ((port != NULL) != (colon != NULL)) {
+        fprintf(stderr, "ordo-load: --%s %s: want %s\n", name, arg, port ? "IP:PORT" : "IP");
+        return -EINVAL;
+    }
+    if (colon != NULL) {
+        *colon = '\0';
+        double p;
+        if (load_num(name, colon + 1, 1, 65535, &p) != 0) {
+            return -EINVAL;
+        }
+        *port = (uint16_t)p;
+    }
+    struct in_addr a;
+    if (inet_pton(AF_INET, buf, &a) != 1) {
+        fprintf(stderr, "ordo-load: --%s %s: not an IPv4 address\n", name, arg);
+        return -EINVAL;
+    }
+    *ip = a.s_addr;
+    return 0;
+}
+
+enum {
+    OPT_SERVER = 256,
+    OPT_SERVER_MAC,
+    OPT_IP,
+    OPT_UDP_PORT,
+    OPT_PORT,
+    OPT_CLUSTER,
+    OPT_CLIENT,
+    OPT_OUTSTANDING,
+    OPT_RATE,
+    OPT_REQUESTS,
+    OPT_DURATION,
+    OPT_READ_RATIO,
+    OPT_KEYS,
+    OPT_VALUE_SIZE,
+    OPT_SEED,
+    OPT_TIMEOUT,
+    OPT_RETRIES,
+    OPT_CSV,
+    OPT_JSON,
+    OPT_QUIET,
+    OPT_SPIN,
+    OPT_FAULT,
+    OPT_HELP,
+};
+
+static const struct option load_longopts[] = {
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"server-mac", required_argument, NULL, OPT_SERVER_MAC},
+    {"ip", required_argument, NULL, OPT_IP},
+    {"udp-port", required_argument, NULL, OPT_UDP_PORT},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"cluster-id", required_argument, NULL, OPT_CLUSTER},
+    {"client-id", required_argument, NULL, OPT_CLIENT},
+    {"outstanding", required_argument, NULL, OPT_OUTSTANDING},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"requests", required_argument, NULL, OPT_REQUESTS},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"read-ratio", required_argument, NULL, OPT_READ_RATIO},
+    {"keys", required_argument, NULL, OPT_KEYS},
+    {"value-size", required_argument, NULL, OPT_VALUE_SIZE},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"csv", required_argument, NULL, OPT_CSV},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"spin", no_argument, NULL, OPT_SPIN},
+    {"net-fault", required_argument, NULL, OPT_FAULT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+struct load_cli {
+    struct load_opts o;
+    struct rte_ether_addr server_mac;
+    bool server_mac_set;
+    bool outstanding_set;
+    const char *fault;
+};
+
+/* Numeric options: one table row per option (name for errors, bounds, where to store). */
+static int load_opt_num(struct load_cli *c, int id, const char *arg)
+{
+    double v;
+    const char *name = load_longopts[id - OPT_SERVER].name;
+    static const double hi[] = {
+        [OPT_UDP_PORT - OPT_SERVER] = 65535, [OPT_CLUSTER - OPT_SERVER] = 4294967295.0,
+        [OPT_CLIENT - OPT_SERVER] = 1e18,    [OPT_OUTSTANDING - OPT_SERVER] = LOAD_SLOTS_MAX,
+        [OPT_RATE - OPT_SERVER] = 1e8,       [OPT_REQUESTS - OPT_SERVER] = 1e12,
+        [OPT_DURATION - OPT_SERVER] = 86400, [OPT_READ_RATIO - OPT_SERVER] = 1,
+        [OPT_KEYS - OPT_SERVER] = 1e8,       [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
+        [OPT_SEED - OPT_SERVER] = 1e18,      [OPT_TIMEOUT - OPT_SERVER] = 60000,
+        [OPT_RETRIES - OPT_SERVER] = 1000};
+    double lo = (id == OPT_OUTSTANDING || id == OPT_KEYS || id == OPT_UDP_PORT ||
+                 id == OPT_TIMEOUT || id == OPT_VALUE_SIZE)
+                    ? 1
+                    : 0;
+    if (load_num(name, arg, lo, hi[id - OPT_SERVER], &v) != 0) {
+        return -EINVAL;
+    }
+    struct load_opts *o = &c->o;
+    switch (id) {
+    case OPT_UDP_PORT:
+        o->my_port = (uint16_t)v;
+        break;
+    case OPT_CLUSTER:
+        o->cluster_id = (uint32_t)v;
+        break;
+    case OPT_CLIENT:
+        o->client_base = (uint64_t)v;
+        break;
+    case OPT_OUTSTANDING:
+        o->outstanding = (uint32_t)v;
+        c->outstanding_set = true;
+        break;
+    case OPT_RATE:
+        o->rate = v;
+        break;
+    case OPT_REQUESTS:
+        o->requests = (uint64_t)v;
+        break;
+    case OPT_DURATION:
+        o->duration_s = v;
+        break;
+    case OPT_READ_RATIO:
+        o->read_ratio = v;
+        break;
+    case OPT_KEYS:
+        o->keys = (uint32_t)v;
+        break;
+    case OPT_VALUE_SIZE:
+        o->value_size = (uint32_t)v;
+        break;
+    case OPT_SEED:
+        o->seed = (uint64_t)v;
+        break;
+    case OPT_TIMEOUT:
+        o->timeout_ms = (uint32_t)v;
+        break;
+    default:
+        o->retries = (uint32_t)v;
+        break;
+    }
+    return 0;
+}
+
+static int load_opt(struct load_cli *c, int id, const char *arg)
+{
+    switch (id) {
+    case OPT_SERVER:
+        return load_addr("server", arg, &c->o.server_ip, &c->o.server_port);
+    case OPT_IP:
+        return load_addr("ip", arg, &c->o.my_ip, NULL);
+    case OPT_SERVER_MAC:
+        if (rte_ether_unformat_addr(arg, &c->server_mac) != 0) {
+            fprintf(stderr, "ordo-load: --server-mac %s: not a MAC address\n", arg);
+            return -EINVAL;
+        }
+        c->server_mac_set = true;
+        return 0;
+    case OPT_PORT:
+        c->o.port_name = arg;
+        return 0;
+    case OPT_CSV:
+        c->o.csv_path = arg;
+        return 0;
+    case OPT_JSON:
+        c->o.json_path = arg;
+        return 0;
+    case OPT_QUIET:
+        c->o.quiet = 1;
+        return 0;
+    case OPT_SPIN:
+        c->o.spin = 1;
+        return 0;
+    case OPT_FAULT:
+        c->fault = arg;
+        return 0;
+    default:
+        return load_opt_num(c, id, arg);
+    }
+}
+
+/* Parses our options up to "--"; *eal_at is the index of the first EAL argument. */
+static int load_parse(struct load_cli *c, int argc, char **argv, int *eal_at)
+{
+    c->o = (struct load_opts){.my_port = 9000,
+                              .cluster_id = 1,
+                              .client_base = 1000,
+                              .outstanding = 16,
+                              .read_ratio = 0.5,
+                              .keys = 1000,
+                              .value_size = 64,
+                              .seed = 1,
+                              .timeout_ms = 200,
+                              .retries = 10};
+    int id;
+    while ((id = getopt_long(argc, argv, "", load_longopts, NULL)) != -1) {
+        if (id == OPT_HELP) {
+            load_usage(stdout);
+            exit(LOAD_EXIT_OK);
+        }
+        if (id == '?' || load_opt(c, id, optarg) != 0) {
+            return -EINVAL;
+        }
+    }
+    if (c->o.server_ip == 0 || c->o.my_ip == 0) {
+        fprintf(stderr, "ordo-load: --server and --ip are required\n");
+        return -EINVAL;
+    }
+    if (c->o.rate > 0 && !c->outstanding_set) {
+        c->o.outstanding = 256;
+    }
+    if (c->o.requests == 0 && c->o.duration_s <= 0) {
+        c->o.requests = 10000;
+    }
+    *eal_at = optind;
+    return 0;
+}
+
+/* ---- set-up ---- */
+
+static int load_port_up(struct load *l, struct ordo_errmsg *e)
+{
+    struct net_conf nc = {.port_id = NET_PORT_ANY,
+                          .port_name = l->o.port_name,
+                          .rx_queues = 1,
+                          .tx_queues = 1,
+                          .rx_desc = 512,
+                          .tx_desc = 512,
+                          .mbufs = 4095,
+                          .mbuf_cache = 128,
+                          .frame_len_max = LOAD_FRAME_MAX,
+                          .link_wait_ms = 2000};
+    int rc = net_port_open(&l->port, &nc, e);
+    if (rc != 0) {
+        return rc;
+    }
+    net_local_init(&l->local, &l->port.mac, l->o.my_ip);
+    return 0;
+}
+
+/* Resolves the server's MAC by ARP (bounded), answering ARP for our own address meanwhile. */
+static int load_resolve(struct load *l)
+{
+    struct rte_mbuf *tx[LOAD_BURST];
+    uint16_t ntx = 0;
+    uint64_t deadline = rte_rdtsc() + LOAD_ARP_WAIT_S * l->hz;
+    if (net_local_peer_add(&l->local, l->o.server_ip, NULL) != 0) {
+        return ORDO_ENOSPACE;
+    }
+    while (rte_rdtsc() < deadline && !load_stop_flag) {
+        uint64_t now = rte_rdtsc();
+        ntx = (uint16_t)(ntx + net_local_arp_poll(&l->local, l->port.pool, now, l->hz / 5, tx + ntx,
+                                                  (uint16_t)(LOAD_BURST - ntx)));
+        (void)load_receive(l, now, tx, &ntx);
+        (void)net_tx(&l->port, 0, tx, ntx);
+        ntx = 0;
+        if (net_local_lookup(&l->local, l->o.server_ip, &l->server_mac) == 0) {
+            return 0;
+        }
+        rte_delay_us_sleep(1000);
+    }
+    return ORDO_ENOTFOUND;
+}
+
+static int load_alloc(struct load *l)
+{
+    l->slots = calloc(l->o.outstanding, sizeof(*l->slots));
+    l->free_slots = calloc(l->o.outstanding, sizeof(*l->free_slots));
+    if (l->slots == NULL || l->free_slots == NULL) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < l->o.outstanding; i++) {
+        l->free_slots[i] = l->o.outstanding - 1u - i;
+    }
+    l->n_free = l->o.outstanding;
+    if (l->o.csv_path != NULL) {
+        l->csv = fopen(l->o.csv_path, "w");
+        if (l->csv == NULL) {
+            fprintf(stderr, "ordo-load: cannot write %s: %s\n", l->o.csv_path, strerror(errno));
+            return -errno;
+        }
+        fprintf(l->csv, "t_s,ops,p50_us,p99_us,errors,retries\n");
+    }
+    return 0;
+}
+
+static int load_fault(const char *spec)
+{
+    struct net_fault_cfg fc;
+    struct ordo_errmsg e = {{0}};
+    if (net_fault_parse(spec, &fc, &e) != 0 || net_fault_set(&fc, &e) != 0) {
+        fprintf(stderr, "ordo-load: --net-fault: %s\n", e.text);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int load_setup(struct load *l, const struct load_cli *c, int argc, char **argv)
+{
+    static char *eal[LOAD_EAL_ARGS_MAX + 1];
+    struct ordo_errmsg e = {{0}};
+    if (argc > LOAD_EAL_ARGS_MAX) {
+        fprintf(stderr, "ordo-load: too many EAL arguments\n");
+        return -E2BIG;
+    }
+    eal[0] = (char *)"ordo-load";
+    for (int i = 0; i < argc; i++) {
+        eal[i + 1] = argv[i];
+    }
+    if (wire_init() != 0 || net_eal_init(argc + 1, eal, &e) != 0 || load_port_up(l, &e) != 0) {
+        fprintf(stderr, "ordo-load: %s\n", e.text[0] != '\0' ? e.text : "libsodium init failed");
+        return -EIO;
+    }
+    l->hz = rte_get_tsc_hz();
+    l->rng = c->o.seed * 0x9e3779b97f4a7c15ull + 1u;
+    if (c->fault != NULL && load_fault(c->fault) != 0) {
+        return -EINVAL;
+    }
+    if (c->server_mac_set) {
+        l->server_mac = c->server_mac;
+    } else if (load_resolve(l) != 0) {
+        struct in_addr a = {.s_addr = l->o.server_ip};
+        fprintf(stderr, "ordo-load: no ARP reply from %s within %u s\n", inet_ntoa(a),
+                LOAD_ARP_WAIT_S);
+        return -EHOSTUNREACH;
+    }
+    return load_alloc(l);
+}
+
+int main(int argc, char **argv)
+{
+    static struct load l;
+    struct load_cli c;
+    memset(&c, 0, sizeof(c));
+    int eal_at = 0;
+    if (load_parse(&c, argc, argv, &eal_at) != 0) {
+        load_usage(stderr);
+        return LOAD_EXIT_USAGE;
+    }
+    l.o = c.o;
+    signal(SIGINT, load_on_signal);
+    signal(SIGTERM, load_on_signal);
+    if (load_setup(&l, &c, argc - eal_at, argv + eal_at) != 0) {
+        return LOAD_EXIT_SETUP;
+    }
+    l.t0 = rte_rdtsc();
+    l.next_send = l.t0;
+    l.next_progress = l.t0 + l.hz;
+    l.stop_tsc = l.o.duration_s > 0 ? l.t0 + (uint64_t)(l.o.duration_s * (double)l.hz) : UINT64_MAX;
+    load_run(&l);
+    load_summary(&l);
+    if (l.csv != NULL) {
+        fclose(l.csv);
+    }
+    bool all = l.st.errors == 0 && l.st.ok == l.st.issued;
+    net_port_close(&l.port);
+    free(l.slots);
+    free(l.free_slots);
+    return all ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
+}
