@@ -49,6 +49,7 @@ struct load_slot {
     uint32_t len;
     uint8_t op;
     uint8_t busy;
+    uint8_t reopened; /* this request already reopened the session once */
 };
 
 struct load_stats {
@@ -58,8 +59,9 @@ struct load_stats {
     uint64_t timeouts;
     uint64_t retries;
     uint64_t redirects;
-    uint64_t stale;   /* replies to an attempt already answered (a retry crossed it) */
-    uint64_t ignored; /* datagrams that failed decoding, cluster or MAC checks */
+    uint64_t stale;    /* replies to an attempt already answered (a retry crossed it) */
+    uint64_t ignored;  /* datagrams that failed decoding, cluster or MAC checks */
+    uint64_t reopened; /* SESSION_EXPIRED answered by resending as request number 1 */
     uint64_t readback_ok;
     uint64_t readback_failed;  /* missing or wrong value, or no reply */
     uint64_t readback_skipped; /* a failed PUT left the key's value uncertain */
@@ -151,22 +153,17 @@ static uint32_t load_pick_key(struct load *l, uint32_t slot)
 }
 
 /* Chooses the next operation for a free slot and encodes it into the slot's buffer. */
-static int load_prepare(struct load *l, uint32_t i)
+/* Encodes slot i's operation (op, key, version) with its current request number. */
+static int load_encode(struct load *l, uint32_t i)
 {
     struct load_slot *s = &l->slots[i];
     char key[48];
     int args_len;
 
-    s->key = load_pick_key(l, i);
     size_t key_len = load_key(l, s->key, key, sizeof(key));
-    double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
-    if (r < l->lo.read_ratio) {
-        s->op = SM_KV_OP_GET;
-        s->version = l->lo.verify ? l->key_version[s->key] : 0;
+    if (s->op == SM_KV_OP_GET) {
         args_len = sm_kv_encode_get(l->args, sizeof(l->args), key, key_len);
     } else {
-        s->op = SM_KV_OP_PUT;
-        s->version = ++l->put_version;
         load_value(s->key, s->version, l->value, l->lo.value_size);
         args_len =
             sm_kv_encode_put(l->args, sizeof(l->args), key, key_len, l->value, l->lo.value_size);
@@ -174,7 +171,6 @@ static int load_prepare(struct load *l, uint32_t i)
     if (args_len < 0) {
         return args_len;
     }
-    s->request_no++;
     int len =
         cli_encode_request(l->o, s->client_id, s->request_no, s->op, l->args, (uint32_t)args_len,
                            l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
@@ -183,6 +179,24 @@ static int load_prepare(struct load *l, uint32_t i)
     }
     s->len = (uint32_t)len;
     return 0;
+}
+
+static int load_prepare(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+
+    s->key = load_pick_key(l, i);
+    double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
+    if (r < l->lo.read_ratio) {
+        s->op = SM_KV_OP_GET;
+        s->version = l->lo.verify ? l->key_version[s->key] : 0;
+    } else {
+        s->op = SM_KV_OP_PUT;
+        s->version = ++l->put_version;
+    }
+    s->request_no++;
+    s->reopened = 0;
+    return load_encode(l, i);
 }
 
 static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
@@ -221,7 +235,6 @@ static int load_may_issue(struct load *l, uint64_t now)
 static int load_prepare_readback(struct load *l, uint32_t i)
 {
     struct load_slot *s = &l->slots[i];
-    char key[48];
 
     uint32_t k = load_next_readback(l);
     if (k == UINT32_MAX) {
@@ -230,20 +243,9 @@ static int load_prepare_readback(struct load *l, uint32_t i)
     s->key = k;
     s->op = SM_KV_OP_GET;
     s->version = l->key_version[k];
-    int args_len =
-        sm_kv_encode_get(l->args, sizeof(l->args), key, load_key(l, k, key, sizeof(key)));
-    if (args_len < 0) {
-        return args_len;
-    }
     s->request_no++;
-    int len =
-        cli_encode_request(l->o, s->client_id, s->request_no, s->op, l->args, (uint32_t)args_len,
-                           l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
-    if (len < 0) {
-        return len;
-    }
-    s->len = (uint32_t)len;
-    return 0;
+    s->reopened = 0;
+    return load_encode(l, i);
 }
 
 /* Fills every free slot with a new request (until N are issued) and sends them in one
@@ -362,6 +364,21 @@ static int load_check_get(struct load *l, const struct load_slot *s,
     return memcmp(r->result, l->value, l->lo.value_size) == 0;
 }
 
+static int load_encode_first(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+
+    s->request_no = 1;
+    s->reopened = 1;
+    if (load_encode(l, i) != 0) {
+        return 0;
+    }
+    l->st.reopened++;
+    load_send_one(l, i);
+    load_arm(l, s, cli_now_ns());
+    return 1;
+}
+
 static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r)
 {
     struct load_slot *s = &l->slots[i];
@@ -372,6 +389,12 @@ static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_re
     }
     if (r->status == MSG_STATUS_BUSY) {
         return; /* backpressure: the timeout retries it */
+    }
+    /* The replica holds no session for this client (none opened yet, e.g. after reads that
+     * bypass the log, or evicted): nothing was applied, so the same operation goes again as
+     * request number 1, which opens one (once per request). */
+    if (r->status == MSG_STATUS_SESSION_EXPIRED && !s->reopened && load_encode_first(l, i)) {
+        return;
     }
     if (s->op == SM_KV_OP_PUT) {
         if (r->status != MSG_STATUS_OK) {
@@ -613,8 +636,9 @@ static void load_summary_tail(const struct load *l)
 {
     const struct load_gap *g = &l->gap;
 
-    printf(" max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f gap_end_epoch_ms=%llu",
-           (double)g->max_ns / 1e6, g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
+    printf(" reopened=%llu max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f gap_end_epoch_ms=%llu",
+           (unsigned long long)l->st.reopened, (double)g->max_ns / 1e6,
+           g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
            g->end_ns != 0 ? (double)(g->end_ns - l->t0_ns) / 1e9 : 0.0,
            (unsigned long long)(g->end_rt_us / 1000u));
     if (l->lo.readback) {

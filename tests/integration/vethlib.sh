@@ -447,3 +447,297 @@ vl_cli() {
 vl_kv() {
     tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"
 }
+
+# ---- replicated clusters ----------------------------------------------------------------
+# vl_cluster_up N PMD: namespaces for N replicas behind the bridge, one shared config
+# (VL_CLUSTER_CONFIG) with test election timing, every replica started, each ready.
+# Replicas are then addressed by index: vl_replica_{start,kill,stop,pid}, vl_raft,
+# vl_wait_leader, vl_partition/vl_heal, vl_wait_converged. Nothing sleeps blindly: every
+# wait polls with a deadline and dies naming what it waited for.
+# Timing: 1 ms ticks, heartbeat 20 ms, election timeout >= 200 ms: tolerant of two shared
+# cores, quick enough for tests. Override with VL_CLUSTER_TIMING="section|key|value;...".
+VL_CLUSTER_TIMING=${VL_CLUSTER_TIMING:-"replica|tick_us|1000;replica|heartbeat_ticks|20;replica|election_ticks|200"}
+VL_PMD=
+VL_DOWN=() # VL_DOWN[i]=1: replica i was killed or stopped by the test
+
+vl_cluster_up() {
+    local n=$1 pmd=$2 i
+    VL_PMD=$pmd
+    vl_net_up "$n"
+    local extra=${VL_CONF_EXTRA:-}
+    VL_CONF_EXTRA="$VL_CLUSTER_TIMING${extra:+;$extra}"
+    VL_CLUSTER_CONFIG=$(vl_write_cluster_config "$pmd")
+    VL_CONF_EXTRA=$extra
+    export VL_CLUSTER_CONFIG
+    for ((i = 1; i <= n; i++)); do
+        vl_replica_spawn "$i"
+    done
+    for ((i = 1; i <= n; i++)); do
+        vl_wait_log "ordo-r$i" "$VL_READY_PATTERN" "$VL_READY_TIMEOUT_S"
+    done
+}
+
+# vl_replica_spawn I: start replica I (again) without waiting; its log is appended to, so
+# a restarted replica's earlier life stays visible in ordo-r<I>.log.
+vl_replica_spawn() {
+    local i=$1 bin=${ORDO_BIN:-$VL_BUILD/apps/ordo} ns
+    [ -x "$bin" ] || vl_die "replica daemon $bin not built"
+    ns=$(vl_ns_replica "$i")
+    echo "=== vethlib: start replica $i at $(date +%T.%N) ===" >>"$VL_TMP/ordo-r$i.log"
+    ip netns exec "$ns" "$bin" --config "$VL_CLUSTER_CONFIG" --node "$i" \
+        >>"$VL_TMP/ordo-r$i.log" 2>&1 </dev/null &
+    local pid=$!
+    VL_PIDS+=("$pid")
+    printf -v "VL_PID_ordo_r$i" '%s' "$pid"
+    VL_DOWN[i]=0
+}
+
+# vl_replica_start I: restart replica I and wait (bounded) for its new readiness line.
+vl_replica_start() {
+    local i=$1 before
+    before=$(grep -cE -- "$VL_READY_PATTERN" "$VL_TMP/ordo-r$i.log" 2>/dev/null || true)
+    vl_replica_spawn "$i"
+    vl_wait_count "ordo-r$i" "$VL_READY_PATTERN" $((${before:-0} + 1)) "$VL_READY_TIMEOUT_S"
+}
+
+# vl_wait_count NAME PATTERN COUNT TIMEOUT_S: wait until the log has COUNT matching lines.
+vl_wait_count() {
+    local name=$1 pattern=$2 count=$3 deadline=$((SECONDS + $4)) pid c
+    pid=$(vl_pid "$name")
+    while ((SECONDS < deadline)); do
+        c=$(grep -cE -- "$pattern" "$VL_TMP/$name.log" 2>/dev/null || true)
+        [ "${c:-0}" -ge "$count" ] && return 0
+        kill -0 "$pid" 2>/dev/null || vl_die "$name (pid $pid) exited before '$pattern'"
+        sleep 0.05
+    done
+    vl_die "$name: '$pattern' not seen $count times within $4 s"
+}
+
+vl_replica_pid() { vl_pid "ordo-r$1"; }
+
+# vl_replica_kill I [SIGNAL]: signal replica I by PID (default SIGKILL). KILL also reaps it.
+vl_replica_kill() {
+    local i=$1 sig=${2:-KILL} pid
+    pid=$(vl_replica_pid "$i")
+    kill -"$sig" "$pid" 2>/dev/null || vl_die "cannot send SIG$sig to replica $i (pid $pid)"
+    case "$sig" in
+    KILL | 9)
+        wait "$pid" 2>/dev/null || true
+        VL_DOWN[i]=1
+        ;;
+    STOP) VL_DOWN[i]=1 ;;
+    CONT) VL_DOWN[i]=0 ;;
+    esac
+}
+
+# vl_replica_stop I: SIGTERM, bounded wait, SIGKILL if ignored.
+vl_replica_stop() {
+    vl_stop_pid "$(vl_replica_pid "$1")"
+    VL_DOWN[$1]=1
+}
+
+vl_replica_up() { [ "${VL_DOWN[$1]:-0}" = 0 ]; }
+
+# vl_raft I: replica I's /ordo/raft telemetry as NAME=VALUE lines (match index per node as
+# match.<id>=...); prints nothing if the replica does not answer within 1 s (stopped, dead,
+# or a daemon without replication).
+vl_raft() {
+    python3 - "/var/run/dpdk/$(vl_file_prefix "$1")/dpdk_telemetry.v2" <<'PY' 2>/dev/null
+import json, socket, sys
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(1.0)
+    s.connect(sys.argv[1])
+    s.recv(16384)
+    s.send(b"/ordo/raft")
+    d = json.loads(s.recv(1 << 20).decode())
+    v = next(iter(d.values()))
+    if not isinstance(v, dict):
+        sys.exit(0)
+    for k, x in v.items():
+        if isinstance(x, dict):
+            for kk, xx in x.items():
+                print(f"{k}.{kk}={xx}")
+        else:
+            print(f"{k}={x}")
+except Exception:
+    pass
+PY
+}
+
+# vl_raft_field I NAME: one field of vl_raft (empty when unavailable).
+vl_raft_field() {
+    vl_raft "$1" | sed -n "s/^$2=//p"
+}
+
+# vl_state I: one line for logs: role, term, leader, commit, applied (and digest if any).
+vl_state() {
+    local out
+    out=$(vl_raft "$1" | grep -E '^(role|term|leader|commit|applied|digest)=' | tr '\n' ' ')
+    echo "r$1: ${out:-no telemetry}"
+}
+
+vl_states() {
+    local i
+    for ((i = 1; i <= VL_N; i++)); do
+        vl_replica_up "$i" && vl_state "$i"
+    done
+    return 0
+}
+
+# vl_cli_at I ARGS...: ordo-cli in the client namespace against replica I.
+vl_cli_at() {
+    local i=$1
+    shift
+    vl_client "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" --server \
+        "$(vl_ip_replica "$i"):$(vl_port_replica "$i")" "$@"
+}
+
+# vl_ask_leader I: asks replica I directly (no redirect followed) with a GET of a probe key;
+# prints I if it answered (it leads), the leader it names, or nothing (no answer, no leader).
+vl_ask_leader() {
+    local i=$1 out rc=0
+    out=$(vl_cli_at "$i" --no-redirect --timeout-ms 300 --retries 0 get vl-leader-probe \
+        2>/dev/null) || rc=$?
+    case "$rc" in
+    0 | 3) echo "$i" ;;
+    8) sed -n 's/^redirect leader=\([0-9][0-9]*\).*/\1/p' <<<"$out" ;;
+    esac
+}
+
+# vl_leader: the replica that leads now, by telemetry (role=leader with the highest term
+# among live replicas), else by asking each live replica; prints nothing if none is known.
+vl_leader() {
+    local i role term best= best_term=-1
+    for ((i = 1; i <= VL_N; i++)); do
+        vl_replica_up "$i" || continue
+        local st
+        st=$(vl_raft "$i")
+        role=$(sed -n 's/^role=//p' <<<"$st")
+        term=$(sed -n 's/^term=//p' <<<"$st")
+        if [ "$role" = leader ] && [ "${term:-0}" -gt "$best_term" ]; then
+            best=$i
+            best_term=$term
+        fi
+    done
+    if [ -z "$best" ]; then
+        for ((i = 1; i <= VL_N; i++)); do
+            vl_replica_up "$i" || continue
+            best=$(vl_ask_leader "$i")
+            [ -n "$best" ] && break
+        done
+    fi
+    echo "$best"
+}
+
+# vl_wait_leader TIMEOUT_S [NOT]: waits until a live replica other than NOT leads and
+# accepts a write sent straight to it; prints its index. Dies at the deadline.
+vl_wait_leader() {
+    local timeout_s=$1 not=${2:-0} deadline l
+    deadline=$(($(date +%s%N) / 1000000 + timeout_s * 1000))
+    while (($(date +%s%N) / 1000000 < deadline)); do
+        l=$(vl_leader)
+        if [ -n "$l" ] && [ "$l" != "$not" ] && vl_replica_up "$l" &&
+            vl_cli_at "$l" --no-redirect --timeout-ms 300 --retries 0 --quiet \
+                put vl-leader-check "$l" >/dev/null 2>&1; then
+            echo "$l"
+            return 0
+        fi
+        sleep 0.05
+    done
+    vl_states >&2
+    vl_die "no leader serving writes within ${timeout_s}s${not:+ (excluding replica $not)}"
+}
+
+# vl_partition I / vl_heal I: cut replica I off from every other replica (not from the
+# client) with nftables drop rules on the bridge's forward hook, in the bridge namespace;
+# the PMDs see frames before any netfilter of the replica's own namespace, the bridge does
+# not. VL_PARTITION_MODE=link takes the bridge-side veth down instead (client cut too).
+vl_partition() {
+    local i=$1 nsb port
+    nsb=$(vl_ns_bridge)
+    port="on2-b$i"
+    if [ "${VL_PARTITION_MODE:-nft}" = link ]; then
+        ip -n "$nsb" link set "$port" down || vl_die "cannot take $port down"
+        return 0
+    fi
+    command -v nft >/dev/null || vl_die "nft is required (apt-get install nftables)"
+    ip netns exec "$nsb" nft -f - <<NFT || vl_die "cannot add nftables rules in $nsb"
+table bridge vl_part {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+    }
+}
+add rule bridge vl_part forward iifname "$port" oifname != "on2-bc" counter drop comment "vl-r$i"
+add rule bridge vl_part forward oifname "$port" iifname != "on2-bc" counter drop comment "vl-r$i"
+NFT
+}
+
+vl_heal() {
+    local i=$1 nsb h
+    nsb=$(vl_ns_bridge)
+    if [ "${VL_PARTITION_MODE:-nft}" = link ]; then
+        ip -n "$nsb" link set "on2-b$i" up || vl_die "cannot bring on2-b$i up"
+        return 0
+    fi
+    for h in $(ip netns exec "$nsb" nft -a list chain bridge vl_part forward 2>/dev/null |
+        sed -n "s/.*comment \"vl-r$i\" # handle \([0-9]*\)/\1/p"); do
+        ip netns exec "$nsb" nft delete rule bridge vl_part forward handle "$h" ||
+            vl_die "cannot delete nftables rule $h"
+    done
+}
+
+# vl_wait_converged TIMEOUT_S: waits until every live replica reports the same applied
+# index (and digest, when the daemon exports one) and it no longer moves; prints
+# "applied=N [digest=D]". Dies at the deadline with every replica's state.
+vl_wait_converged() {
+    local deadline=$((SECONDS + $1)) i a d sig prev= same
+    while ((SECONDS < deadline)); do
+        sig=
+        same=1
+        for ((i = 1; i <= VL_N; i++)); do
+            vl_replica_up "$i" || continue
+            local st
+            st=$(vl_raft "$i")
+            a=$(sed -n 's/^applied=//p' <<<"$st")
+            d=$(sed -n 's/^digest=//p' <<<"$st")
+            [ -n "$a" ] || { same=0; break; }
+            local one="applied=$a${d:+ digest=$d}"
+            [ -z "$sig" ] && sig=$one
+            [ "$one" = "$sig" ] || same=0
+        done
+        if [ "$same" = 1 ] && [ -n "$sig" ] && [ "$sig" = "$prev" ]; then
+            echo "$sig"
+            return 0
+        fi
+        prev=$([ "$same" = 1 ] && echo "$sig")
+        sleep 0.1
+    done
+    vl_states >&2
+    vl_die "replicas did not converge within $1 s"
+}
+
+# vl_wait_exit NAME TIMEOUT_S: waits (bounded) for a process started with vl_spawn to exit;
+# returns its exit status. Dies if it is still running at the deadline.
+vl_wait_exit() {
+    local pid deadline=$((SECONDS + $2))
+    pid=$(vl_pid "$1")
+    while kill -0 "$pid" 2>/dev/null; do
+        ((SECONDS < deadline)) || vl_die "$1 (pid $pid) still running after $2 s"
+        sleep 0.05
+    done
+    local rc=0
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
+vl_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# vl_load_spawn NAME I ARGS...: ordo-cli load against replica I in the background (client
+# namespace), output in $VL_TMP/NAME.log; progress lines every 500 ms.
+vl_load_spawn() {
+    local name=$1 i=$2
+    shift 2
+    vl_spawn "$name" "$(vl_ns_client)" "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" \
+        --server "$(vl_ip_replica "$i"):$(vl_port_replica "$i")" "$@"
+}
