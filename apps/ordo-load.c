@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_ether.h>
@@ -294,6 +295,15 @@ static void load_error(struct load *l, uint32_t i, const char *what)
     }
 }
 
+static const char *load_status_str(uint8_t status)
+{
+    static const char *const names[] = {
+        "ok",   "not found", "cas mismatch", "invalid arguments", "session expired",
+        "busy", "too large", "unauthorized", "no quorum",         "stopped",
+    };
+    return status < RTE_DIM(names) ? names[status] : "unknown status";
+}
+
 static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r,
                           uint64_t now)
 {
@@ -310,7 +320,7 @@ static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_re
         l->st.busy++; /* backpressure or an election: the timeout retries it */
         return;
     default:
-        load_error(l, i, r->status == MSG_STATUS_INVALID ? "invalid" : "rejected");
+        load_error(l, i, load_status_str(r->status));
         load_finish(l, i, 0, now);
         return;
     }
@@ -570,7 +580,7 @@ static void load_usage(FILE *f)
             "  --server-mac MAC    its MAC (default: resolved by ARP)\n"
             "  --ip IP             our IPv4 on the port; --udp-port P (default 9000)\n"
             "  --port NAME         ethdev name (default: the first port)\n"
-            "  --cluster-id N      (default 1); --client-id N first client id (default 1000)\n"
+            "  --cluster-id N      (default 1); --client-id N first client id (default: random)\n"
             "  --outstanding N     closed loop: N requests in flight (default 16, max %u);\n"
             "                      open loop: the cap on requests in flight (default 256)\n"
             "  --rate R            open loop at R requests/s (latency from intended send)\n"
@@ -684,6 +694,7 @@ struct load_cli {
     struct rte_ether_addr server_mac;
     bool server_mac_set;
     bool outstanding_set;
+    bool client_set;
     const char *fault;
 };
 
@@ -839,7 +850,8 @@ static int load_port_up(struct load *l, struct ordo_errmsg *e)
                           .tx_desc = 512,
                           .mbufs = 4095,
                           .mbuf_cache = 128,
-                          .frame_len_max = LOAD_FRAME_MAX,
+                          /* AF_XDP wants umem chunks of 2048..4096 bytes: each mbuf is one. */
+                          .frame_len_max = 2048,
                           .link_wait_ms = 2000};
     int rc = net_port_open(&l->port, &nc, e);
     if (rc != 0) {
@@ -949,6 +961,15 @@ int main(int argc, char **argv)
         return LOAD_EXIT_USAGE;
     }
     l.o = c.o;
+    if (!c.client_set) {
+        /* A fresh client id range per run: a replica's sessions remember earlier runs'
+         * request numbers and would call ours stale. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x =
+            ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 40);
+        l.o.client_base = (x & 0xffffffffffffull) << 12;
+    }
     signal(SIGINT, load_on_signal);
     signal(SIGTERM, load_on_signal);
     if (load_setup(&l, &c, argc - eal_at, argv + eal_at) != 0) {
