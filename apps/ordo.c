@@ -1,6 +1,6 @@
 /* ordo: the replica daemon. Parses the command line and the cluster file, wires the key-value
- * state machine to the runtime and runs it until SIGINT/SIGTERM. Single-replica mode: every
- * request is applied and answered by this replica. */
+ * state machine to the runtime and runs it until SIGINT/SIGTERM. One node: every request is
+ * applied and answered here; several: Raft replication (engine/runtime/rt_repl.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -45,8 +45,8 @@ static void ordo_usage(FILE *f)
     fprintf(f, "usage: ordo --config FILE --node N [--log-level LEVEL]\n"
                "  LEVEL: error, warning, notice, info, debug (or 4..8)\n"
                "Prints \"ordo: node N ready\" on stdout once the port is up; SIGINT or\n"
-               "SIGTERM stops it (exit 0). Counters: dpdk-telemetry.py -f <file-prefix>,\n"
-               "command /ordo/stats.\n");
+               "SIGTERM stops it (exit 0; 1 after a fail-stop). Counters: dpdk-telemetry.py\n"
+               "-f <file-prefix>, commands /ordo/stats and (replicated) /ordo/raft.\n");
 }
 
 static int ordo_parse_level(const char *s)
@@ -220,6 +220,11 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
     ordo_print_ready(&ordo_rt);
     rc = rt_run(&ordo_rt);
     ordo_running = 0;
+    if (rc == 0 && ordo_rt.failed != 0) {
+        fprintf(stderr, "ordo: node %u fail-stopped: %s\n", o->node_id,
+                ordo_strerror(ordo_rt.failed));
+        rc = ordo_rt.failed;
+    }
     rt_fini(&ordo_rt);
     ordo_print_stats(o->node_id);
     sm_destroy(sm);

@@ -12,10 +12,16 @@
 
 #include "engine/mem.h"
 #include "engine/ordo_assert.h"
+#include "engine/runtime/rt_repl.h"
 #include "engine/sm_kv.h"
 
 #define RT_ARP_INTERVAL_MS 1000
 #define RT_LINK_WAIT_MS 3000
+
+bool rt_replicated(const struct conf *conf, const struct conf_node *self)
+{
+    return conf->nodes_n > 1 && self->data_dir[0] != '\0';
+}
 
 static const char *const rt_stage_names[RT_STAGES] = {"rx", "apply", "tx"};
 
@@ -77,6 +83,9 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
     nc.mbuf_cache = RTE_MIN(256u, r->mbufs / 8u);
     nc.mbuf_priv_size = (uint16_t)RTE_ALIGN(sizeof(struct rt_meta), RTE_MBUF_PRIV_ALIGN);
     nc.frame_len_max = rt_frame_len_max(rt->conf->cluster.value_max);
+    if (rt_replicated(rt->conf, rt->self)) {
+        nc.frame_len_max = (uint16_t)RTE_MAX(nc.frame_len_max, (uint16_t)RT_PEER_FRAME_MAX);
+    }
     nc.link_wait_ms = RT_LINK_WAIT_MS;
     nc.mac_set = true;
     memcpy(nc.mac.addr_bytes, rt->self->mac, RTE_ETHER_ADDR_LEN);
@@ -121,7 +130,12 @@ static int rt_make_rings(struct rt *rt, struct ordo_errmsg *e)
     rt->req_ring = rte_ring_create(name, size, (int)rte_socket_id(), RING_F_SC_DEQ);
     snprintf(name, sizeof(name), "ordo_tx_%u", rt->self->id);
     rt->tx_ring = rte_ring_create(name, size, (int)rte_socket_id(), RING_F_SC_DEQ);
-    if (rt->req_ring == NULL || rt->tx_ring == NULL) {
+    if (rt_replicated(rt->conf, rt->self)) {
+        snprintf(name, sizeof(name), "ordo_peer_%u", rt->self->id);
+        rt->peer_ring = rte_ring_create(name, size, (int)rte_socket_id(), RING_F_SC_DEQ);
+    }
+    if (rt->req_ring == NULL || rt->tx_ring == NULL ||
+        (rt_replicated(rt->conf, rt->self) && rt->peer_ring == NULL)) {
         ordo_errmsg_set(e, "rings of %u entries: %s", size, rte_strerror(rte_errno));
         return -ENOMEM;
     }
@@ -177,6 +191,9 @@ int rt_init(struct rt *rt, const struct conf *conf, uint32_t node_id, struct sm 
     if (rc == 0) {
         rc = rt_add_peers(rt);
     }
+    if (rc == 0 && rt_replicated(conf, rt->self)) {
+        rc = rt_repl_init(rt, e);
+    }
     if (rc != 0) {
         rt_fini(rt);
     }
@@ -194,7 +211,7 @@ static int rt_lcore_loop(void *arg)
             work += rt_stage_rx(rt);
         }
         if ((lc->stages & (1u << RT_STAGE_APPLY)) != 0) {
-            work += rt_stage_apply(rt);
+            work += rt->repl != NULL ? rt_repl_stage(rt) : rt_stage_apply(rt);
         }
         if ((lc->stages & (1u << RT_STAGE_TX)) != 0) {
             work += rt_stage_tx(rt);
@@ -258,6 +275,8 @@ static void rt_free_ring(struct rte_ring **r)
 void rt_fini(struct rt *rt)
 {
     /* Rings hold mbufs of the port's pool: empty them before the pool goes away. */
+    rt_repl_fini(rt);
+    rt_free_ring(&rt->peer_ring);
     rt_free_ring(&rt->req_ring);
     rt_free_ring(&rt->tx_ring);
     net_port_close(&rt->port);

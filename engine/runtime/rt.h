@@ -1,6 +1,6 @@
-/* The replica runtime in single-replica mode: one port, the RX, apply and TX stages, the rings
- * between them, and the mapping of stages onto lcores. Owns nothing the caller passed in
- * (config, state machine); never prints or exits (apps do). */
+/* The replica runtime: one port, the RX, apply and TX stages, the rings between them, the
+ * mapping of stages onto lcores, and (more than one node) the replicated stages of rt_repl.h.
+ * Owns nothing the caller passed in (config, state machine); never prints or exits. */
 #ifndef ORDO_ENGINE_RUNTIME_RT_H
 #define ORDO_ENGINE_RUNTIME_RT_H
 
@@ -46,6 +46,9 @@ struct rt {
     struct net_local local;       /* RX lcore */
     struct rte_ring *req_ring;    /* MPSC: RX stage(s) -> apply stage */
     struct rte_ring *tx_ring;     /* MPSC: apply stage and RX (ARP/ICMP) -> TX stage */
+    struct rte_ring *peer_ring;   /* replicated mode: RX -> Raft (MAC-checked peer frames) */
+    struct rt_repl *repl;         /* replicated mode (more than one node), else NULL */
+    int failed;                   /* fail-stop cause (negative), 0 while healthy */
     struct wire_key cluster_key;
     uint8_t *result; /* apply stage's result buffer, result_cap bytes */
     uint32_t result_cap;
@@ -66,10 +69,13 @@ struct rt {
 enum rt_meta_kind {
     RT_META_REQUEST = 1,
     RT_META_PROBE = 2,
+    RT_META_PEER = 3, /* replicated mode: a peer message whose MAC verified */
 };
 
 struct rt_meta {
-    uint8_t kind;    /* enum rt_meta_kind */
+    uint8_t kind;         /* enum rt_meta_kind */
+    uint16_t payload_off; /* RT_META_PEER: the Ordo message's offset and length in the mbuf */
+    uint32_t payload_len;
     uint8_t has_key; /* the request carried a client MAC: the reply carries one with key */
     struct frame_udp_addr reply_addr;
     struct msg_client_request req;
@@ -79,6 +85,11 @@ struct rt_meta {
 /* Largest frame the runtime receives or sends for a key-value store with values of at most
  * value_max bytes (a CAS carries two), capped at MSG_FRAME_LEN_MAX. */
 ORDO_API uint16_t rt_frame_len_max(uint32_t value_max);
+
+/* Whether node self of conf runs replicated (Raft, disk log): more than one node and a data
+ * directory (conf_load always sets one; hand-built test configs may leave it empty to get
+ * the single-replica stages). */
+ORDO_API bool rt_replicated(const struct conf *conf, const struct conf_node *self);
 
 /* Brings up node node_id of conf over sm: checks that every stage lcore is an enabled EAL
  * lcore, opens the node's port (EAL already initialised), creates the rings and the session
@@ -103,5 +114,16 @@ ORDO_API void rt_fini(struct rt *rt);
 ORDO_API uint32_t rt_stage_rx(struct rt *rt);
 ORDO_API uint32_t rt_stage_apply(struct rt *rt);
 ORDO_API uint32_t rt_stage_tx(struct rt *rt);
+
+/* Shared with the replicated stages (rt_repl.c). */
+struct msg_client_reply;
+/* Builds the reply frame in m (its metadata gives address and key). False: m was freed. */
+ORDO_API bool rt_build_reply(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta,
+                             const struct msg_client_reply *reply);
+/* Builds message out (any client type) to meta's reply address in m. False: m was freed. */
+ORDO_API bool rt_build_msg(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta,
+                           struct msg *out);
+/* Enqueues n mbufs on r; what does not fit is freed and counted. Returns the count queued. */
+ORDO_API uint32_t rt_enqueue(struct rte_ring *r, struct rte_mbuf **m, uint32_t n);
 
 #endif

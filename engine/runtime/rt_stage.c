@@ -61,15 +61,24 @@ static int rt_client_auth(const struct rt *rt, const uint8_t *msg, uint32_t len,
     return 0;
 }
 
-/* A peer message (type >= 16) needs a valid cluster MAC; in single-replica mode a valid one
- * has no consumer either. Either way the frame is counted and freed. */
-static void rt_peer(const struct rt *rt, struct rte_mbuf *m, const uint8_t *msg, uint32_t len)
+/* A peer message (type >= 16) needs a valid cluster MAC. In replicated mode a verified one
+ * goes to the Raft core (true); otherwise the frame is counted and freed (false). */
+static bool rt_peer(const struct rt *rt, struct rte_mbuf *m, const uint8_t *msg, uint32_t len)
 {
     int rc = wire_verify(msg, len, &rt->cluster_key);
+    if (rc == 0 && rt->repl != NULL) {
+        struct rt_meta *meta = rt_meta_of(m);
+        meta->kind = RT_META_PEER;
+        meta->payload_off = (uint16_t)(msg - rte_pktmbuf_mtod(m, const uint8_t *));
+        meta->payload_len = len;
+        return true;
+    }
     rt_ignore(m, rc == 0 ? NET_CTR_PEER_DROPS : net_stats_malformed_ctr(rc));
+    return false;
 }
 
-/* An Ordo message on our UDP port: returns true when m became a queued request. */
+/* An Ordo message on our UDP port: returns true when m became a queued request (or, with
+ * meta kind RT_META_PEER, a peer message for the Raft core). */
 static bool rt_ordo(const struct rt *rt, struct rte_mbuf *m, const struct frame_info *fi)
 {
     const uint8_t *msg = fi->payload;
@@ -84,8 +93,7 @@ static bool rt_ordo(const struct rt *rt, struct rte_mbuf *m, const struct frame_
         return false;
     }
     if (msg_type_is_peer(hdr.type)) {
-        rt_peer(rt, m, msg, len);
-        return false;
+        return rt_peer(rt, m, msg, len);
     }
     struct msg dm;
     rc = wire_decode(msg, len, &dm, NULL, 0);
@@ -187,7 +195,7 @@ static enum rt_rx_verdict rt_rx_one(struct rt *rt, struct rte_mbuf *m)
 
 /* Enqueues n mbufs on ring r; whatever does not fit is freed and counted (backpressure:
  * clients retry). Returns the number enqueued. */
-static uint32_t rt_enqueue(struct rte_ring *r, struct rte_mbuf **m, uint32_t n)
+uint32_t rt_enqueue(struct rte_ring *r, struct rte_mbuf **m, uint32_t n)
 {
     if (n == 0) {
         return 0;
@@ -215,14 +223,18 @@ uint32_t rt_stage_rx(struct rt *rt)
     struct rte_mbuf *in[RT_BURST_MAX];
     struct rte_mbuf *req[RT_BURST_MAX];
     struct rte_mbuf *ans[RT_BURST_MAX];
+    struct rte_mbuf *peer[RT_BURST_MAX];
     uint32_t work = rt->local.n != 0 ? rt_rx_arp_poll(rt) : 0;
     for (uint16_t q = 0; q < rt->port.rx_queues; q++) {
         uint16_t n = net_rx(&rt->port, q, in, rt->rx_burst);
         uint32_t nreq = 0;
         uint32_t nans = 0;
+        uint32_t npeer = 0;
         for (uint16_t i = 0; i < n; i++) {
             enum rt_rx_verdict v = rt_rx_one(rt, in[i]);
-            if (v == RT_RX_REQUEST) {
+            if (v == RT_RX_REQUEST && rt_meta_of(in[i])->kind == RT_META_PEER) {
+                peer[npeer++] = in[i];
+            } else if (v == RT_RX_REQUEST) {
                 req[nreq++] = in[i];
             } else if (v == RT_RX_ANSWER) {
                 ans[nans++] = in[i];
@@ -230,6 +242,9 @@ uint32_t rt_stage_rx(struct rt *rt)
         }
         net_stats_add(NET_CTR_REQUESTS, rt_enqueue(rt->req_ring, req, nreq));
         (void)rt_enqueue(rt->tx_ring, ans, nans);
+        if (npeer != 0) {
+            (void)rt_enqueue(rt->peer_ring, peer, npeer);
+        }
         work += n;
     }
     return work;
@@ -280,22 +295,17 @@ static bool rt_apply_probe(struct rt *rt, struct rte_mbuf *m)
     return true;
 }
 
-/* Builds the reply frame in the request's own mbuf: the request (args included) is no
- * longer needed once applied. */
-static bool rt_build_reply(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta,
-                           const struct msg_client_reply *reply)
+/* Builds a client-type message frame in m: the request (args included) is no longer needed
+ * once applied, so the reply reuses its mbuf. */
+bool rt_build_msg(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta, struct msg *out)
 {
-    struct msg out;
-    memset(&out.hdr, 0, sizeof(out.hdr));
-    out.hdr.type = MSG_CLIENT_REPLY;
-    out.hdr.cluster_id = rt->conf->cluster.id;
-    out.hdr.sender = rt->self->id;
-    out.u.reply = *reply;
+    out->hdr.cluster_id = rt->conf->cluster.id;
+    out->hdr.sender = rt->self->id;
     uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
     size_t cap = (size_t)(m->buf_len - m->data_off);
     uint8_t *payload = buf + FRAME_UDP_PAYLOAD_OFF;
     int len =
-        wire_encode(&out, meta->has_key ? &meta->key : NULL, payload, cap - FRAME_UDP_PAYLOAD_OFF);
+        wire_encode(out, meta->has_key ? &meta->key : NULL, payload, cap - FRAME_UDP_PAYLOAD_OFF);
     unsigned flags = rt->tx_csum_hw ? FRAME_SKIP_IP_CSUM | FRAME_SKIP_UDP_CSUM : 0;
     if (len > 0) {
         len = frame_build_udp(buf, cap, &meta->reply_addr, payload, (size_t)len, flags);
@@ -312,6 +322,16 @@ static bool rt_build_reply(struct rt *rt, struct rte_mbuf *m, const struct rt_me
         net_tx_csum_offload(m);
     }
     return true;
+}
+
+bool rt_build_reply(struct rt *rt, struct rte_mbuf *m, const struct rt_meta *meta,
+                    const struct msg_client_reply *reply)
+{
+    struct msg out;
+    memset(&out.hdr, 0, sizeof(out.hdr));
+    out.hdr.type = MSG_CLIENT_REPLY;
+    out.u.reply = *reply;
+    return rt_build_msg(rt, m, meta, &out);
 }
 
 static bool rt_apply_one(struct rt *rt, struct rte_mbuf *m)

@@ -1,0 +1,59 @@
+/* Compact encoding of one sequencer batch (the data of a MSG_ENTRY_BATCH log entry): the
+ * client commands with the addresses the leader answers them at. Pure; little-endian. */
+#ifndef ORDO_ENGINE_RUNTIME_RT_BATCH_H
+#define ORDO_ENGINE_RUNTIME_RT_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/api.h"
+#include "engine/msg.h"
+
+/* Layout: u16 count, then count commands, each:
+ *   dst_mac[6] dst_ip[4] (network order) u16 dst_port  -- where the reply goes
+ *   u8 has_key (1: the request carried a client MAC; the reply is MAC'd with its key)
+ *   u64 client_id u64 request_no u16 flags u8 op u32 args_len, args_len bytes of args. */
+#define RT_BATCH_HDR_LEN 2u
+#define RT_BATCH_CMD_FIXED 36u
+#define RT_BATCH_COUNT_MAX 4096u
+
+struct rt_batch_cmd {
+    uint8_t dst_mac[6];
+    uint32_t dst_ip;   /* network byte order */
+    uint16_t dst_port; /* host byte order */
+    uint8_t has_key;
+    struct msg_client_request req; /* req.args borrows the batch bytes when decoded */
+};
+
+/* Bytes cmd adds to a batch. */
+static inline uint32_t rt_batch_cmd_len(const struct rt_batch_cmd *c)
+{
+    return RT_BATCH_CMD_FIXED + c->req.args_len;
+}
+
+/* Starts an empty batch in buf (cap >= RT_BATCH_HDR_LEN). Returns RT_BATCH_HDR_LEN. */
+ORDO_API uint32_t rt_batch_init(uint8_t *buf);
+
+/* Appends c to the batch of *len bytes in buf (cap bytes). Returns 0, ORDO_ENOSPACE (does not
+ * fit: close the batch first) or ORDO_ETOOBIG (count limit). */
+ORDO_API int rt_batch_add(uint8_t *buf, size_t cap, uint32_t *len, const struct rt_batch_cmd *c);
+
+/* Number of commands in a batch (0 for a short buffer). */
+ORDO_API uint32_t rt_batch_count(const uint8_t *buf, size_t len);
+
+/* Iterator over a received batch (outside input: every length is checked). */
+struct rt_batch_iter {
+    const uint8_t *buf;
+    size_t len;
+    size_t off;
+    uint32_t left;
+};
+
+/* Returns 0, or ORDO_EMALFORMED when the header is short or the count exceeds the limit. */
+ORDO_API int rt_batch_iter_init(struct rt_batch_iter *it, const uint8_t *buf, size_t len);
+
+/* Next command: 1 and *c filled, 0 at the end, ORDO_EMALFORMED for a truncated command or
+ * trailing bytes after the last one. */
+ORDO_API int rt_batch_next(struct rt_batch_iter *it, struct rt_batch_cmd *c);
+
+#endif

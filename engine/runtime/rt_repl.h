@@ -1,0 +1,98 @@
+/* Replicated mode of the runtime (more than one node in the config): the sequencer, the Raft
+ * core driver, the log stage on the io_uring disk log, the apply stage with leader replies and
+ * follower redirects, ReadIndex reads, snapshots, and the /ordo/raft telemetry command.
+ * All of it runs on the apply stage's lcore; see docs/replica.md. */
+#ifndef ORDO_ENGINE_RUNTIME_RT_REPL_H
+#define ORDO_ENGINE_RUNTIME_RT_REPL_H
+
+#include <stdint.h>
+
+#include "drivers/disk/disk.h"
+#include "engine/api.h"
+#include "engine/raft.h"
+#include "engine/runtime/rt.h"
+
+#define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
+/* Peer frames stay within a standard 1500-byte MTU (veth and af_xdp defaults): a batch, an
+ * AppendEntries and a snapshot chunk all fit one such frame. */
+#define RT_PEER_FRAME_MAX 1514u
+
+struct rt_read {
+    uint64_t id;
+    uint64_t index; /* ready at this applied index */
+    struct rte_mbuf *m;
+    uint8_t ready;
+};
+
+/* Telemetry view, written by the replica lcore, read by the telemetry thread. */
+struct rt_repl_view {
+    uint64_t term;
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t durable;
+    uint64_t snapshot_index;
+    uint64_t last_index;
+    uint32_t role; /* enum raft_role */
+    uint32_t leader;
+    uint64_t match[MSG_NODES_MAX]; /* by position in conf->nodes */
+    uint64_t batches;
+    uint64_t batch_cmds;
+    uint64_t batch_bytes;
+    uint64_t batch_cmds_max;
+    uint64_t redirects;
+    uint64_t reads;
+    uint64_t elections_won;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
+};
+
+struct rt_repl {
+    struct rt *rt;
+    struct raft *raft;
+    struct disk_log *log;
+    uint64_t tsc_hz;
+    uint64_t tsc0;
+    uint64_t now_ms;
+    uint64_t next_tick_ms;
+    uint8_t role;
+    uint32_t leader;
+    /* Sequencer. */
+    uint8_t *batch;
+    uint32_t batch_len;
+    uint32_t batch_cap;
+    uint32_t batch_count_max;
+    uint64_t batch_open_tsc; /* 0: no batch open */
+    uint64_t batch_time_tsc;
+    /* Log and apply. */
+    uint64_t reported; /* durable index last reported to the core */
+    uint64_t snap_index;
+    uint64_t applied;
+    uint8_t *result;
+    /* ReadIndex. */
+    uint64_t read_seq;
+    uint32_t reads_head;
+    uint32_t reads_n;
+    struct rt_read reads[RT_READS_MAX];
+    struct msg_entry rx_entries[MSG_ENTRIES_MAX];
+    struct rt_repl_view view;
+};
+
+/* Recovers hard state, snapshot and log from the node's data directory, creates the Raft core
+ * and the peer ring. rt's port and rings exist already. Returns 0 or an error (e says why). */
+ORDO_API int rt_repl_init(struct rt *rt, struct ordo_errmsg *e);
+ORDO_API void rt_repl_fini(struct rt *rt);
+/* One round of every replicated stage (ticks, peers, sequencer, log, reads). Returns the work
+ * done. On a fatal error (disk) sets rt->failed and asks every stage to stop. */
+ORDO_API uint32_t rt_repl_stage(struct rt *rt);
+
+/* Internal to the replicated stages (rt_repl.c, rt_repl_stage.c). */
+ORDO_API const char *rt_repl_role_name(uint8_t role);
+/* Logs the cause once, records it in rt->failed and stops every stage (fail-stop). */
+ORDO_API void rt_repl_fail(struct rt_repl *rp, const char *what, int rc);
+/* Loads sessions then the application from snapshot bytes. Returns 0 or the read error. */
+ORDO_API int rt_repl_load(struct rt_repl *rp, const uint8_t *data, uint64_t len);
+/* Snapshots at the applied index, tells the core (its update lands in *up: the caller
+ * handles it) and compacts the log. Returns 1 when taken, 0 when not possible, or the error. */
+ORDO_API int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up);
+
+#endif
