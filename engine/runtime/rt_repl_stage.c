@@ -477,6 +477,19 @@ static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
     rt_repl_step(rp, &ev, NULL);
 }
 
+/* Reads go through ReadIndex, not the log. A session client's read still counts in its request
+ * numbering, so a client unknown to the session table (its first request, or evicted) sends
+ * its read through the log: that opens the session, and its next write is not refused as
+ * expired. (sess_lookup of request 1 is SESS_NEW only for an unknown client.) */
+static bool rt_repl_by_read_index(struct rt_repl *rp, const struct msg_client_request *req)
+{
+    struct rt *rt = rp->rt;
+    if (!rt->sm->ops->is_read(rt->sm, req->op)) {
+        return false;
+    }
+    return sess_bypass(req->flags) || sess_lookup(rt->sess, req->client_id, 1, NULL) != SESS_NEW;
+}
+
 static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
 {
     struct rt_meta *meta = rt_repl_meta(m);
@@ -492,7 +505,7 @@ static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
     }
     if (rp->role != RAFT_LEADER) {
         rt_repl_redirect(rp, m);
-    } else if (rp->rt->sm->ops->is_read(rp->rt->sm, meta->req.op)) {
+    } else if (rt_repl_by_read_index(rp, &meta->req)) {
         rt_repl_read(rp, m);
     } else {
         rt_repl_batch_add(rp, m);
