@@ -59,9 +59,10 @@ struct load_stats {
     uint64_t timeouts;
     uint64_t retries;
     uint64_t redirects;
-    uint64_t stale;    /* replies to an attempt already answered (a retry crossed it) */
-    uint64_t ignored;  /* datagrams that failed decoding, cluster or MAC checks */
-    uint64_t reopened; /* SESSION_EXPIRED answered by resending as request number 1 */
+    uint64_t stale;     /* replies to an attempt already answered (a retry crossed it) */
+    uint64_t ignored;   /* datagrams that failed decoding, cluster or MAC checks */
+    uint64_t reopened;  /* SESSION_EXPIRED answered by resending as request number 1 */
+    uint64_t rotations; /* moves to the next --server after silence */
     uint64_t readback_ok;
     uint64_t readback_failed;  /* missing or wrong value, or no reply */
     uint64_t readback_skipped; /* a failed PUT left the key's value uncertain */
@@ -89,7 +90,9 @@ struct load {
     uint64_t issued;
     uint64_t done;
     uint64_t t0_ns;
-    uint64_t stop_ns; /* duration mode: no new requests from here on */
+    uint64_t last_rx_ns;     /* last datagram from the current server */
+    uint64_t last_rotate_ns; /* last move to another server */
+    uint64_t stop_ns;        /* duration mode: no new requests from here on */
     uint64_t next_progress_ns;
     uint64_t progress_done; /* l->done at the previous progress line */
     uint64_t progress_st_errors;
@@ -497,10 +500,35 @@ static int load_receive(struct load *l, int wait_ms)
         (void)poll(&pfd, 1, wait_ms);
         return 0;
     }
+    l->last_rx_ns = cli_now_ns();
     for (int i = 0; i < n; i++) {
         load_on_datagram(l, l->rx[i], msgs[i].msg_len);
     }
     return n;
+}
+
+/* Several servers (--server A,B,C): when the current one has answered nothing for a whole
+ * timeout, move to the next (a follower redirects to the leader) and resend everything in
+ * flight there. At most one move per timeout. Returns 1 if it moved. */
+static int load_maybe_rotate(struct load *l, uint64_t now)
+{
+    uint64_t t = (uint64_t)l->o->timeout_ms * 1000000ull;
+
+    if (l->o->n_servers < 2 || now - l->last_rx_ns < t || now - l->last_rotate_ns < t) {
+        return 0;
+    }
+    if (cli_conn_retarget(&l->conn, cli_next_server(l->o, &l->conn.server)) != 0) {
+        return 0;
+    }
+    l->last_rotate_ns = now;
+    l->st.rotations++;
+    for (uint32_t j = 0; j < l->lo.outstanding; j++) {
+        if (l->slots[j].busy) {
+            load_send_one(l, j);
+            load_arm(l, &l->slots[j], now);
+        }
+    }
+    return 1;
 }
 
 /* Resends every request whose attempt timed out (same request number), or gives it up
@@ -535,6 +563,9 @@ static void load_expire(struct load *l, uint64_t now)
         }
         s->tries++;
         l->st.retries++;
+        if (load_maybe_rotate(l, now)) {
+            return; /* every request in flight was resent to the next server */
+        }
         load_send_one(l, i);
         load_arm(l, s, now);
     }
@@ -636,9 +667,10 @@ static void load_summary_tail(const struct load *l)
 {
     const struct load_gap *g = &l->gap;
 
-    printf(" reopened=%llu max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f gap_end_epoch_ms=%llu",
-           (unsigned long long)l->st.reopened, (double)g->max_ns / 1e6,
-           g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
+    printf(" reopened=%llu rotations=%llu max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f "
+           "gap_end_epoch_ms=%llu",
+           (unsigned long long)l->st.reopened, (unsigned long long)l->st.rotations,
+           (double)g->max_ns / 1e6, g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
            g->end_ns != 0 ? (double)(g->end_ns - l->t0_ns) / 1e9 : 0.0,
            (unsigned long long)(g->end_rt_us / 1000u));
     if (l->lo.readback) {
@@ -868,6 +900,7 @@ int cli_load_main(const struct cli_opts *o, int argc, char **argv)
     }
     uint64_t t0 = cli_now_ns();
     l->t0_ns = t0;
+    l->last_rx_ns = t0;
     l->stop_ns = lo.duration_ms != 0 ? t0 + lo.duration_ms * 1000000ull : 0;
     l->next_progress_ns = t0 + lo.progress_ms * 1000000ull;
     rc = load_run(l);

@@ -20,12 +20,14 @@
 #include "engine/sm_kv.h"
 
 static const char cli_usage[] =
-    "usage: ordo-cli --server IP:PORT [options] COMMAND\n"
+    "usage: ordo-cli --server IP:PORT[,IP:PORT...] [options] COMMAND\n"
     "commands:\n"
     "  put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW\n"
     "  load --requests N --outstanding K --value-size B --keys M [--read-ratio R]\n"
     "       [--verify] [--seed S] [--duration-s D] [--progress-ms P] [--readback]\n"
     "options:\n"
+    "  --server LIST    replicas to ask, first one first; an attempt without reply\n"
+    "                   moves to the next (redirects name the leader)\n"
     "  --cluster-id N   cluster id in every header (default 1)\n"
     "  --client-id N    client id (default: random); --request-no N (default: 1 for a\n"
     "                   random client id, else microseconds since the epoch, falling\n"
@@ -48,6 +50,41 @@ uint64_t cli_now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "IP:PORT[,IP:PORT...]" into o->servers. Returns 0 or -EINVAL. */
+static int cli_parse_servers(struct cli_opts *o, const char *text)
+{
+    char buf[CLI_SERVERS_MAX * 24];
+
+    if (strlen(text) >= sizeof(buf)) {
+        return -EINVAL;
+    }
+    strcpy(buf, text);
+    o->n_servers = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t != NULL;
+         t = strtok_r(NULL, ",", &save)) {
+        if (o->n_servers == CLI_SERVERS_MAX || cli_parse_addr(t, &o->servers[o->n_servers]) != 0) {
+            return -EINVAL;
+        }
+        o->n_servers++;
+    }
+    if (o->n_servers == 0) {
+        return -EINVAL;
+    }
+    o->server = o->servers[0];
+    return 0;
+}
+
+const struct sockaddr_in *cli_next_server(const struct cli_opts *o, const struct sockaddr_in *cur)
+{
+    for (uint32_t i = 0; i < o->n_servers; i++) {
+        if (o->servers[i].sin_addr.s_addr == cur->sin_addr.s_addr &&
+            o->servers[i].sin_port == cur->sin_port) {
+            return &o->servers[(i + 1) % o->n_servers];
+        }
+    }
+    return &o->servers[0];
 }
 
 int cli_parse_addr(const char *text, struct sockaddr_in *sa)
@@ -353,6 +390,9 @@ static int cli_call_run(struct cli_call *c)
         }
         if (w == CLI_WAIT_REDIRECT) {
             attempts--; /* following the leader is not a failed attempt */
+        } else if (c->o->n_servers > 1 && !c->o->no_redirect) {
+            /* No reply: that replica may be down; ask the next one (it redirects). */
+            (void)cli_conn_retarget(&c->conn, cli_next_server(c->o, &c->conn.server));
         }
     }
     cli_call_explain(c, attempts);
@@ -567,7 +607,7 @@ static int cli_parse_one(struct cli_opts *o, int id, const char *arg, int *have_
 
     switch (id) {
     case CLI_OPT_SERVER:
-        rc = cli_parse_addr(arg, &o->server);
+        rc = cli_parse_servers(o, arg);
         *have_server = rc == 0;
         break;
     case CLI_OPT_CLUSTER:

@@ -26,9 +26,12 @@ enum cli_exit {
 
 #define CLI_MSG_CAP WIRE_MSG_LEN_MAX
 #define CLI_REDIRECTS_MAX 8
+#define CLI_SERVERS_MAX 16
 
 struct cli_opts {
-    struct sockaddr_in server;
+    struct sockaddr_in server; /* the first of servers[] */
+    struct sockaddr_in servers[CLI_SERVERS_MAX];
+    uint32_t n_servers; /* --server A,B,C: an attempt without reply moves to the next */
     uint32_t cluster_id;
     uint64_t client_id;
     int client_id_set;
@@ -65,6 +68,10 @@ void cli_conn_close(struct cli_conn *c);
 int cli_encode_request(const struct cli_opts *o, uint64_t client_id, uint64_t request_no,
                        uint8_t op, const uint8_t *args, uint32_t args_len, uint8_t *buf,
                        size_t cap);
+
+/* The server after cur in o->servers (wrapping), for a retry after an attempt without
+ * reply: with several replicas listed, a dead leader does not stall the client. */
+const struct sockaddr_in *cli_next_server(const struct cli_opts *o, const struct sockaddr_in *cur);
 
 /* Decodes one datagram from the server: header checks, cluster id, MAC (verified when the
  * reply carries one and we hold a key). Accepts replies and redirects, or in echo mode our

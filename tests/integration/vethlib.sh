@@ -733,11 +733,29 @@ vl_wait_exit() {
 
 vl_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# vl_load_spawn NAME I ARGS...: ordo-cli load against replica I in the background (client
-# namespace), output in $VL_TMP/NAME.log; progress lines every 500 ms.
+# vl_servers I: every replica's IP:PORT, comma-separated, replica I first (ordo-cli
+# --server list: an attempt without reply moves on to the next replica).
+vl_servers() {
+    local first=$1 i list
+    list="$(vl_ip_replica "$first"):$(vl_port_replica "$first")"
+    for ((i = 1; i <= VL_N; i++)); do
+        [ "$i" = "$first" ] || list+=",$(vl_ip_replica "$i"):$(vl_port_replica "$i")"
+    done
+    echo "$list"
+}
+
+# vl_cli_any I ARGS...: ordo-cli with every replica listed, replica I first.
+vl_cli_any() {
+    local i=$1
+    shift
+    vl_client "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" --server "$(vl_servers "$i")" "$@"
+}
+
+# vl_load_spawn NAME I ARGS...: ordo-cli (every replica listed, I first) in the background
+# in the client namespace, output in $VL_TMP/NAME.log.
 vl_load_spawn() {
     local name=$1 i=$2
     shift 2
     vl_spawn "$name" "$(vl_ns_client)" "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" \
-        --server "$(vl_ip_replica "$i"):$(vl_port_replica "$i")" "$@"
+        --server "$(vl_servers "$i")" "$@"
 }
