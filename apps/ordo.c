@@ -3,6 +3,7 @@
  * applied and answered here; several: Raft replication (engine/runtime/rt_repl.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <rte_log.h>
 
 #include "drivers/net/net.h"
+#include "drivers/net/net_fault.h"
 #include "engine/err.h"
 #include "engine/runtime/conf.h"
 #include "engine/runtime/rt.h"
@@ -25,6 +27,8 @@ struct ordo_opts {
     const char *config;
     uint32_t node_id;
     int log_level; /* RTE_LOG_*; 0 = from the config file */
+    bool fault_set;
+    struct net_fault_cfg fault; /* --net-fault: parsed before the EAL starts */
 };
 
 static struct rt ordo_rt;
@@ -42,8 +46,10 @@ static void ordo_on_signal(int sig)
 
 static void ordo_usage(FILE *f)
 {
-    fprintf(f, "usage: ordo --config FILE --node N [--log-level LEVEL]\n"
+    fprintf(f, "usage: ordo --config FILE --node N [--log-level LEVEL] [--net-fault SPEC]\n"
                "  LEVEL: error, warning, notice, info, debug (or 4..8)\n"
+               "  SPEC: seeded network faults on this replica's port, e.g.\n"
+               "        drop=5,dup=1,reorder=2,delay_us=200,seed=42,dir=both,peer=IP (or off)\n"
                "Prints \"ordo: node N ready\" on stdout once the port is up; SIGINT or\n"
                "SIGTERM stops it (exit 0; 1 after a fail-stop). Counters: dpdk-telemetry.py\n"
                "-f <file-prefix>, commands /ordo/stats and (replicated) /ordo/raft.\n");
@@ -71,12 +77,13 @@ static int ordo_parse_args(int argc, char **argv, struct ordo_opts *o)
         {"config", required_argument, NULL, 'c'},
         {"node", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'l'},
+        {"net-fault", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:n:l:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:n:l:f:h", longopts, NULL)) != -1) {
         char *end = NULL;
         if (opt == 'c') {
             o->config = optarg;
@@ -94,6 +101,13 @@ static int ordo_parse_args(int argc, char **argv, struct ordo_opts *o)
                 fprintf(stderr, "ordo: --log-level: unknown level \"%s\"\n", optarg);
                 return -1;
             }
+        } else if (opt == 'f') {
+            struct ordo_errmsg e = {{0}};
+            if (net_fault_parse(optarg, &o->fault, &e) != 0) {
+                fprintf(stderr, "ordo: --net-fault: %s\n", e.text);
+                return -1;
+            }
+            o->fault_set = true;
         } else if (opt == 'h') {
             ordo_usage(stdout);
             exit(0);
@@ -206,6 +220,12 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
         return 1;
     }
     rte_log_set_global_level((uint32_t)level);
+    if (o->fault_set && net_fault_set(&o->fault, &e) != 0) {
+        fprintf(stderr, "ordo: --net-fault: %s\n", e.text);
+        sm_destroy(sm);
+        (void)rte_eal_cleanup();
+        return 1;
+    }
     rc = rt_init(&ordo_rt, c, o->node_id, sm, &e);
     if (rc != 0) {
         fprintf(stderr, "ordo: %s\n", e.text);

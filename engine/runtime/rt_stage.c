@@ -8,6 +8,7 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 
+#include "drivers/net/net_fault.h"
 #include "engine/frame.h"
 #include "engine/msg.h"
 #include "engine/ordo_assert.h"
@@ -367,6 +368,8 @@ uint32_t rt_stage_tx(struct rt *rt)
     uint32_t n = rte_ring_dequeue_burst(rt->tx_ring, (void **)m, rt->tx_burst, NULL);
     if (n != 0) {
         (void)net_tx(&rt->port, 0, m, (uint16_t)n);
+    } else if (net_fault_armed) {
+        (void)net_tx(&rt->port, 0, NULL, 0); /* flushes frames the fault injector delayed */
     }
     return n;
 }
