@@ -19,7 +19,7 @@ load_run() {
     *) vdev="net_af_packet0,iface=on2-c0,qpairs=1" ;;
     esac
     # shellcheck disable=SC2046 # the EAL memory arguments are several words
-    vl_client timeout 45 "$VL_BUILD/apps/ordo-load" --server "$(vl_ip_replica 1):$(vl_port_replica 1)" \
+    vl_client timeout 25 "$VL_BUILD/apps/ordo-load" --server "$(vl_ip_replica 1):$(vl_port_replica 1)" \
         --ip "$LOAD_IP" "$@" -- --no-pci "--vdev=$vdev" \
         "--file-prefix=${VL_NS_PREFIX}-${VL_TAG}-load" $(vl_eal_mem_args) \
         --log-level=lib.eal:error -l 0 ${LOAD_EAL_EXTRA:-}
