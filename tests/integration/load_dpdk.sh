@@ -2,6 +2,7 @@
 # ordo-load (DPDK client on its own veth end) against one ordo replica: a closed-loop run and
 # an open-loop run; every request answered, no errors, and a sane summary (quantiles ordered,
 # throughput consistent with count and duration). Usage: load_dpdk.sh BUILD_DIR [PMD]
+# A third run injects loss, duplication and reordering on the client's port (net_fault).
 # (PMD: af_xdp (default) or af_packet; root; exits 77 without namespaces).
 set -euo pipefail
 VL_BUILD=$(cd "$1" && pwd)
@@ -63,4 +64,11 @@ n=$(vl_kv "$(grep 'ordo-load: summary' <<<"$OUT")" requests)
 [ "${n:-0}" -ge 3800 ] && [ "$n" -le 4001 ] || fail "open loop issued ${n:-none}, want ~4000"
 check_summary "$OUT" "$n"
 grep -q 'ordo-load: t=1s ops/s=' <<<"$OUT" || fail "no progress line: $OUT"
+# Lossy client port (net_fault on RX and TX: 5 % drops, duplicates, reordering): every
+# request still answered, through retries that the replica's sessions deduplicate.
+OUT=$(load_run --requests 3000 --outstanding 8 --read-ratio 0.3 --keys 200 --timeout-ms 50 \
+    --retries 20 --net-fault drop=5,dup=2,reorder=5,seed=7,dir=both 2>&1) ||
+    fail "lossy run exited $?: $OUT"
+check_summary "$OUT" 3000
+[ "$(vl_kv "$(grep 'ordo-load: summary' <<<"$OUT")" retries)" -gt 0 ] || fail "no retries"
 echo "load_dpdk[$PMD]: PASS"
