@@ -46,7 +46,9 @@ echo "$T: replica $L stepped down ($role) after $(($(vl_now_ms) - t0)) ms"
 for ((r = 0; r < 5; r++)); do
     leaders=$(for i in 1 2 3; do
         st=$(vl_raft "$i")
-        [ "$(sed -n 's/^role=//p' <<<"$st")" = leader ] && sed -n 's/^term=//p' <<<"$st"
+        if [ "$(sed -n 's/^role=//p' <<<"$st")" = leader ]; then
+            sed -n 's/^term=//p' <<<"$st"
+        fi
     done | sort | uniq -d)
     [ -z "$leaders" ] || fail "two leaders in term $leaders"
     sleep 0.1
