@@ -17,6 +17,7 @@
 #include "engine/err.h"
 #include "engine/runtime/conf.h"
 #include "engine/runtime/rt.h"
+#include "engine/runtime/rt_repl.h"
 #include "engine/sm_kv.h"
 #include "engine/wire.h"
 
@@ -28,6 +29,7 @@ struct ordo_opts {
     uint32_t node_id;
     int log_level; /* RTE_LOG_*; 0 = from the config file */
     bool fault_set;
+    uint64_t diverge_at;        /* --diverge-at (test only) */
     struct net_fault_cfg fault; /* --net-fault: parsed before the EAL starts */
 };
 
@@ -50,6 +52,8 @@ static void ordo_usage(FILE *f)
                "  LEVEL: error, warning, notice, info, debug (or 4..8)\n"
                "  SPEC: seeded network faults on this replica's port, e.g.\n"
                "        drop=5,dup=1,reorder=2,delay_us=200,seed=42,dir=both,peer=IP (or off)\n"
+               "  --diverge-at I (tests only): change the local state after applying index I,\n"
+               "        so that the audit detects the divergence and this replica stops\n"
                "Prints \"ordo: node N ready\" on stdout once the port is up; SIGINT or\n"
                "SIGTERM stops it (exit 0; 1 after a fail-stop). Counters: dpdk-telemetry.py\n"
                "-f <file-prefix>, commands /ordo/stats and (replicated) /ordo/raft.\n");
@@ -78,12 +82,13 @@ static int ordo_parse_args(int argc, char **argv, struct ordo_opts *o)
         {"node", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'l'},
         {"net-fault", required_argument, NULL, 'f'},
+        {"diverge-at", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:n:l:f:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:n:l:f:D:h", longopts, NULL)) != -1) {
         char *end = NULL;
         if (opt == 'c') {
             o->config = optarg;
@@ -108,6 +113,12 @@ static int ordo_parse_args(int argc, char **argv, struct ordo_opts *o)
                 return -1;
             }
             o->fault_set = true;
+        } else if (opt == 'D') {
+            o->diverge_at = strtoull(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || o->diverge_at == 0) {
+                fprintf(stderr, "ordo: --diverge-at: expected an index >= 1\n");
+                return -1;
+            }
         } else if (opt == 'h') {
             ordo_usage(stdout);
             exit(0);
@@ -232,6 +243,9 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
         sm_destroy(sm);
         (void)rte_eal_cleanup();
         return 1;
+    }
+    if (o->diverge_at != 0) {
+        rt_repl_diverge_at(&ordo_rt, o->diverge_at);
     }
     ordo_running = 1;
     if (ordo_stop) {

@@ -307,6 +307,11 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
     }
+    char hex[2 * MSG_DIGEST_LEN + 1];
+    for (uint32_t i = 0; i < MSG_DIGEST_LEN; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", v->digest[i]);
+    }
+    (void)rte_tel_data_add_dict_string(d, "digest", hex);
     struct rte_tel_data *m = rte_tel_data_alloc();
     if (m != NULL) {
         rte_tel_data_start_dict(m);

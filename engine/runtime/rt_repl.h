@@ -17,6 +17,27 @@
  * AppendEntries and a snapshot chunk all fit one such frame. */
 #define RT_PEER_FRAME_MAX 1514u
 
+/* Auditing: every RT_AUDIT_EVERY applied entries each replica takes its state digest; the
+ * leader's travels in heartbeats, the followers' in the responses (rt_audit.c). */
+#define RT_AUDIT_EVERY 256u
+#define RT_AUDIT_KEEP 16u
+
+struct rt_audit_mine {
+    uint64_t index;
+    uint8_t digest[MSG_DIGEST_LEN];
+};
+
+struct rt_audit {
+    struct rt_audit_mine mine[RT_AUDIT_KEEP]; /* own digests, ring by audit number */
+    struct raft_digest peer[MSG_NODES_MAX];   /* latest received, by position in conf->nodes */
+    uint64_t pending_index;                   /* own digest not yet given to the core */
+    uint64_t suspect_since_ms;                /* follower: differs from the leader since */
+    uint64_t suspect_index;
+    uint64_t diverge_at; /* test fault: corrupt the local state after applying this index */
+    uint64_t ok;         /* peer digests that matched ours */
+    uint64_t mismatches; /* peer digests that differed */
+};
+
 struct rt_read {
     uint64_t id;
     uint64_t index; /* ready at this applied index */
@@ -44,6 +65,9 @@ struct rt_repl_view {
     uint64_t elections_won;
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
+    uint64_t audits_ok;
+    uint64_t audit_mismatches;
+    uint8_t digest[MSG_DIGEST_LEN]; /* state digest at `applied` */
 };
 
 struct rt_repl {
@@ -74,6 +98,7 @@ struct rt_repl {
     uint32_t reads_n;
     struct rt_read reads[RT_READS_MAX];
     struct msg_entry rx_entries[MSG_ENTRIES_MAX];
+    struct rt_audit audit;
     struct rt_repl_view view;
 };
 
@@ -94,5 +119,18 @@ ORDO_API int rt_repl_load(struct rt_repl *rp, const uint8_t *data, uint64_t len)
 /* Snapshots at the applied index, tells the core (its update lands in *up: the caller
  * handles it) and compacts the log. Returns 1 when taken, 0 when not possible, or the error. */
 ORDO_API int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up);
+
+/* Handles one raft_update in the core's order (rt_repl_stage.c). */
+ORDO_API void rt_repl_handle_update(struct rt_repl *rp, struct raft_update *up);
+
+/* Auditing (rt_audit.c). After each applied entry: */
+ORDO_API void rt_audit_applied(struct rt_repl *rp, uint64_t index);
+/* Digests received in an update: */
+ORDO_API void rt_audit_received(struct rt_repl *rp, const struct raft_update *up);
+/* Once per round, outside any update: gives a new own digest to the core and compares;
+ * fail-stops a replica whose digest differs from the majority's. */
+ORDO_API void rt_audit_round(struct rt_repl *rp);
+/* Test-only fault (ordo --diverge-at): after applying index, the local state changes. */
+ORDO_API void rt_repl_diverge_at(struct rt *rt, uint64_t index);
 
 #endif

@@ -232,6 +232,7 @@ static void rt_repl_apply(struct rt_repl *rp, const struct raft_update *up)
             }
         }
         rp->applied = e->index;
+        rt_audit_applied(rp, e->index);
     }
 }
 
@@ -307,6 +308,9 @@ static void rt_repl_view(struct rt_repl *rp)
     struct rt_repl_view *v = &rp->view;
     __atomic_store_n(&v->term, raft_term(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->commit, raft_commit_index(rp->raft), __ATOMIC_RELAXED);
+    if (__atomic_load_n(&v->applied, __ATOMIC_RELAXED) != rp->applied) {
+        rp->rt->sm->ops->digest(rp->rt->sm, v->digest); /* cheap: no scan of the state */
+    }
     __atomic_store_n(&v->applied, rp->applied, __ATOMIC_RELAXED);
     __atomic_store_n(&v->durable, raft_durable_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->snapshot_index, rp->snap_index, __ATOMIC_RELAXED);
@@ -362,6 +366,7 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
     for (uint32_t i = 0; i < up->n_reads; i++) {
         rt_repl_read_result(rp, &up->reads[i]);
     }
+    rt_audit_received(rp, up);
     rp->next_tick_ms = up->next_timeout_ms;
     uint64_t every = rp->rt->conf->replica.snapshot_entries;
     if (every != 0 && rp->applied >= rp->snap_index + every && rp->rt->failed == 0) {
@@ -370,6 +375,11 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
             rt_repl_handle(rp, &up2);
         }
     }
+}
+
+void rt_repl_handle_update(struct rt_repl *rp, struct raft_update *up)
+{
+    rt_repl_handle(rp, up);
 }
 
 /* Log stage: reap io_uring completions and report the durable index (a snapshot covers what
@@ -558,6 +568,7 @@ uint32_t rt_repl_stage(struct rt *rt)
     }
     work += rt_repl_log(rp);
     rt_repl_serve_reads(rp);
+    rt_audit_round(rp);
     rt_repl_view(rp);
     return work;
 }
