@@ -16,7 +16,7 @@ fail() { echo "load_dpdk[$PMD]: FAIL: $*" >&2; exit 1; }
 load_run() {
     local vdev
     case "$PMD" in
-    af_xdp) vdev="net_af_xdp0,iface=on2-c0,start_queue=0,queue_count=1" ;;
+    af_xdp) vdev="net_af_xdp0,iface=on2-c0,start_queue=0,queue_count=1,busy_budget=0" ;;
     *) vdev="net_af_packet0,iface=on2-c0,qpairs=1" ;;
     esac
     # shellcheck disable=SC2046 # the EAL memory arguments are several words
