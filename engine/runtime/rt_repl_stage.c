@@ -551,12 +551,13 @@ uint32_t rt_repl_stage(struct rt *rt)
     }
     uint64_t tsc = rte_rdtsc();
     rp->now_ms = (tsc - rp->tsc0) / (rp->tsc_hz / 1000u);
-    uint32_t work = 0;
+    /* Peers before the tick: after a stall (shared cores) the heartbeats already queued
+     * must count before the election timer is judged. */
+    uint32_t work = rt_repl_peers(rp);
     if (rp->now_ms >= rp->next_tick_ms) {
         struct raft_event ev = {.type = RAFT_EV_TICK};
         rt_repl_step(rp, &ev, NULL);
     }
-    work += rt_repl_peers(rp);
     struct rte_mbuf *in[RT_BURST_MAX];
     uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, rt->rx_burst, NULL);
     for (uint32_t i = 0; i < n; i++) {
