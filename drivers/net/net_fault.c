@@ -13,6 +13,7 @@
 #include <rte_byteorder.h>
 #include <rte_common.h>
 #include <rte_cycles.h>
+#include <rte_telemetry.h>
 
 #include "drivers/net/net_stats.h"
 #include "engine/ordo_assert.h"
@@ -477,4 +478,36 @@ uint16_t net_fault_tx_due(uint16_t q, struct rte_mbuf **out, uint16_t cap)
 {
     ORDO_ASSERT(q < NET_FAULT_QUEUES_MAX);
     return net_fault_pop(&net_fault_qs[1][q], out, cap, rte_rdtsc());
+}
+
+/* ---- telemetry: /ordo/net_fault[,SPEC] shows the config and counters, or sets SPEC ---- */
+
+static int net_fault_cmd(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    struct net_fault_cfg c;
+    struct ordo_errmsg e = {{0}};
+    char spec[NET_FAULT_SPEC_MAX];
+    (void)cmd;
+    rte_tel_data_start_dict(d);
+    if (params != NULL && params[0] != '\0') {
+        if (net_fault_parse(params, &c, &e) != 0 || net_fault_set(&c, &e) != 0) {
+            rte_tel_data_add_dict_string(d, "error", e.text);
+            return 0;
+        }
+    }
+    net_fault_get(&c);
+    (void)net_fault_format(&c, spec, sizeof(spec));
+    rte_tel_data_add_dict_string(d, "spec", spec);
+    for (int k = NET_CTR_FAULT_DROPS; k <= NET_CTR_FAULT_OVERFLOW; k++) {
+        rte_tel_data_add_dict_u64(d, net_stats_name((enum net_ctr)k),
+                                  net_stats_get((enum net_ctr)k));
+    }
+    return 0;
+}
+
+int net_fault_telemetry_register(void)
+{
+    return rte_telemetry_register_cmd("/ordo/net_fault", net_fault_cmd,
+                                      "Network fault injector: config and counters. Parameter: "
+                                      "a spec to install (drop=5,dup=1,...) or off");
 }

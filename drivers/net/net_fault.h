@@ -56,6 +56,12 @@ ORDO_API void net_fault_get(struct net_fault_cfg *out);
  * (snprintf semantics). */
 ORDO_API int net_fault_format(const struct net_fault_cfg *cfg, char *buf, uint32_t len);
 
+/* Registers the telemetry command /ordo/net_fault: without parameter it shows the installed
+ * spec and the fault counters; "/ordo/net_fault,SPEC" installs SPEC ("off" disables), so an
+ * admin CLI can change faults at run time. Called by net_stats_telemetry_register.
+ * Returns 0 or a negative errno from rte_telemetry_register_cmd. */
+ORDO_API int net_fault_telemetry_register(void);
+
 /* Frees every held frame and forgets all state (tests; only while no data path runs). */
 ORDO_API void net_fault_reset(void);
 

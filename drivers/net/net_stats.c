@@ -7,6 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
+#include "drivers/net/net_fault.h"
 #include "engine/err.h"
 #include "engine/ordo_assert.h"
 
@@ -152,6 +153,10 @@ int net_stats_telemetry_register(uint16_t port_id)
     }
     rc = rte_telemetry_register_cmd("/ordo/port", net_stats_port_cmd,
                                     "Ethdev counters of the replica's port. No parameters");
+    if (rc != 0) {
+        return rc;
+    }
+    rc = net_fault_telemetry_register();
     if (rc != 0) {
         return rc;
     }

@@ -71,4 +71,14 @@ OUT=$(load_run --requests 3000 --outstanding 8 --read-ratio 0.3 --keys 200 --tim
     fail "lossy run exited $?: $OUT"
 check_summary "$OUT" 3000
 [ "$(vl_kv "$(grep 'ordo-load: summary' <<<"$OUT")" retries)" -gt 0 ] || fail "no retries"
+# Faults set at run time on the replica through telemetry (/ordo/net_fault): its RX drops
+# frames, the clients' retries cover them, and "off" restores a clean path.
+T=$(vl_telemetry 1 "/ordo/net_fault,drop=5,dup=1,seed=3,dir=rx") || fail "telemetry set"
+grep -q 'drop=5.0000,dup=1.0000' <<<"$T" || fail "telemetry set: $T"
+OUT=$(load_run --requests 2000 --outstanding 8 --timeout-ms 50 --retries 20 2>&1) ||
+    fail "run with replica faults exited $?: $OUT"
+check_summary "$OUT" 2000
+[ "$(vl_counter 1 fault_drops)" -gt 0 ] || fail "replica counted no fault drops"
+T=$(vl_telemetry 1 "/ordo/net_fault,off") && grep -q '"spec":"off"' <<<"$T" ||
+    fail "telemetry off: $T"
 echo "load_dpdk[$PMD]: PASS"
