@@ -387,12 +387,22 @@ static void net_fault_push(struct net_fault_q *fq, struct rte_mbuf *m, uint64_t 
     fq->count++;
 }
 
+/* A frame held for reordering leaves right after its successor (not before it). */
+static void net_fault_release_held(struct net_fault_q *fq, uint64_t after)
+{
+    if (fq->held != NULL) {
+        net_fault_push(fq, fq->held, RTE_MAX(fq->held_due, after));
+        fq->held = NULL;
+    }
+}
+
 /* Applies the faults to one frame; what survives goes to the hold queue. */
 static void net_fault_one(struct net_fault_q *fq, const struct net_fault_view *v, unsigned d,
                           struct rte_mbuf *m, uint64_t now)
 {
     if (!v->enabled || !net_fault_match(m, v->peer_ip, d)) {
         net_fault_push(fq, m, now);
+        net_fault_release_held(fq, now);
         return;
     }
     bool drop = net_fault_roll(fq, v->drop_ppm);
@@ -415,10 +425,7 @@ static void net_fault_one(struct net_fault_q *fq, const struct net_fault_view *v
         net_stats_inc(NET_CTR_FAULT_REORDERS);
     } else {
         net_fault_push(fq, m, due);
-        if (fq->held != NULL) {
-            net_fault_push(fq, fq->held, RTE_MAX(fq->held_due, due));
-            fq->held = NULL;
-        }
+        net_fault_release_held(fq, due);
     }
     if (copy != NULL) {
         net_fault_push(fq, copy, due);
