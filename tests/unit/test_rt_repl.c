@@ -2,6 +2,7 @@
  * moves frames between the ports' rings by destination MAC, and every stage is pumped on this
  * thread. Checks election, replication of a put to every replica, ReadIndex GET, and the
  * follower's redirect. Data directories are fresh temporary directories. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,7 @@ static struct rte_ring *g_tx[T_N];
 static struct rte_ring *g_client; /* frames addressed to the client */
 static char g_prefix[64];
 static char g_dirs[T_N][64];
+static bool g_down[T_N]; /* a "crashed" replica: not pumped, its frames are dropped */
 static const uint8_t g_client_mac[6] = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x01};
 
 static uint32_t ip4(unsigned a, unsigned b, unsigned c, unsigned d)
@@ -144,6 +146,11 @@ static uint32_t switch_frames(void)
             if (memcmp(dst, g_client_mac, 6) == 0) {
                 to = g_client;
             }
+            for (uint32_t j = 0; j < T_N; j++) {
+                if (to == g_rx[j] && (g_down[j] || g_down[i])) {
+                    to = NULL;
+                }
+            }
             if (to == NULL || rte_ring_enqueue(to, m[k]) != 0) {
                 rte_pktmbuf_free(m[k]);
             }
@@ -156,6 +163,9 @@ static uint32_t switch_frames(void)
 static void pump_once(void)
 {
     for (uint32_t i = 0; i < T_N; i++) {
+        if (g_down[i]) {
+            continue;
+        }
         (void)rt_stage_rx(&g_rt[i]);
         (void)rt_repl_stage(&g_rt[i]);
         (void)rt_stage_tx(&g_rt[i]);
@@ -168,7 +178,7 @@ static void pump_once(void)
 static int leader(void)
 {
     for (int i = 0; i < T_N; i++) {
-        if (g_rt[i].repl->role == RAFT_LEADER) {
+        if (!g_down[i] && g_rt[i].repl->role == RAFT_LEADER) {
             return i;
         }
     }
@@ -182,8 +192,11 @@ static int wait_leader(void)
     while (rte_get_tsc_cycles() < deadline) {
         pump_once();
         int l = leader();
-        if (l >= 0 && g_rt[(l + 1) % T_N].repl->leader == (uint32_t)l + 1 &&
-            g_rt[(l + 2) % T_N].repl->leader == (uint32_t)l + 1) {
+        bool known = l >= 0;
+        for (int i = 0; known && i < T_N; i++) {
+            known = g_down[i] || g_rt[i].repl->leader == (uint32_t)l + 1;
+        }
+        if (known) {
             return l;
         }
     }
@@ -217,22 +230,29 @@ static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uin
     cr_assert_eq(rte_ring_enqueue(g_rx[to], mb), 0);
 }
 
-/* Pumps until the client receives a frame (bounded: 5 s); decodes it into *m. The frame stays
- * allocated in *mb (m borrows it). */
-static void wait_answer(struct rte_mbuf **mb, struct msg *m)
+/* Pumps until the client receives an answer to request_no (bounded: 5 s); decodes it into *m.
+ * The frame stays allocated in *mb (m borrows it). Answers to older requests are skipped, as
+ * clients do: a new leader also answers the committed batches it applies after its election. */
+static void wait_answer_to(uint64_t request_no, struct rte_mbuf **mb, struct msg *m)
 {
     uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
     while (rte_get_tsc_cycles() < deadline) {
         pump_once();
-        if (rte_ring_dequeue(g_client, (void **)mb) == 0) {
-            struct frame_info fi;
-            int k = frame_parse(rte_pktmbuf_mtod(*mb, const uint8_t *), (*mb)->data_len, 0, &fi);
-            cr_assert_eq(k, FRAME_KIND_UDP);
-            cr_assert_eq(wire_decode(fi.payload, fi.payload_len, m, NULL, 0), 0);
+        if (rte_ring_dequeue(g_client, (void **)mb) != 0) {
+            continue;
+        }
+        struct frame_info fi;
+        int k = frame_parse(rte_pktmbuf_mtod(*mb, const uint8_t *), (*mb)->data_len, 0, &fi);
+        cr_assert_eq(k, FRAME_KIND_UDP);
+        cr_assert_eq(wire_decode(fi.payload, fi.payload_len, m, NULL, 0), 0);
+        uint64_t no =
+            m->hdr.type == MSG_REDIRECT ? m->u.redirect.request_no : m->u.reply.request_no;
+        if (no == request_no) {
             return;
         }
+        rte_pktmbuf_free(*mb);
     }
-    cr_assert_fail("no answer within 5 s");
+    cr_assert_fail("no answer to request %lu within 5 s", (unsigned long)request_no);
 }
 
 static void put(int to, uint64_t client, uint64_t no, const char *k, const char *v)
@@ -251,7 +271,7 @@ Test(rt_repl, put_through_leader_reaches_every_replica)
     put(l, 5, 1, "k", "v");
     struct rte_mbuf *mb;
     struct msg m;
-    wait_answer(&mb, &m);
+    wait_answer_to(1, &mb, &m);
     cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     rte_pktmbuf_free(mb);
@@ -278,13 +298,13 @@ Test(rt_repl, get_after_put_reads_the_value)
     struct rte_mbuf *mb;
     struct msg m;
     put(l, 6, 1, "key", "value");
-    wait_answer(&mb, &m);
+    wait_answer_to(1, &mb, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     rte_pktmbuf_free(mb);
     uint8_t args[64];
     int n = sm_kv_encode_get(args, sizeof(args), "key", 3);
     send_req(l, 6, 2, SM_KV_OP_GET, args, (uint32_t)n);
-    wait_answer(&mb, &m);
+    wait_answer_to(2, &mb, &m);
     cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     cr_assert_eq(m.u.reply.result_len, 5);
@@ -300,10 +320,75 @@ Test(rt_repl, follower_redirects_to_the_leader)
     put(f, 7, 1, "k", "v");
     struct rte_mbuf *mb;
     struct msg m;
-    wait_answer(&mb, &m);
+    wait_answer_to(1, &mb, &m);
     cr_assert_eq(m.hdr.type, MSG_REDIRECT);
     cr_assert_eq(m.u.redirect.leader_id, (uint32_t)l + 1);
     cr_assert_eq(m.u.redirect.leader_ipv4, g_conf.nodes[l].ipv4);
     cr_assert_eq(m.u.redirect.leader_port, g_conf.nodes[l].udp_port);
     rte_pktmbuf_free(mb);
+}
+
+Test(rt_repl, new_leader_after_leader_loss_keeps_acknowledged_writes)
+{
+    int l = wait_leader();
+    struct rte_mbuf *mb;
+    struct msg m;
+    put(l, 8, 1, "a", "1");
+    wait_answer_to(1, &mb, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    rte_pktmbuf_free(mb);
+    g_down[l] = true; /* the leader stops: no rounds, no frames */
+    int l2 = wait_leader();
+    cr_assert_neq(l2, l);
+    uint8_t args[64];
+    int n = sm_kv_encode_get(args, sizeof(args), "a", 1);
+    send_req(l2, 8, 2, SM_KV_OP_GET, args, (uint32_t)n);
+    wait_answer_to(2, &mb, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK, "the acknowledged write survived");
+    cr_assert_eq(m.u.reply.result_len, 1);
+    rte_pktmbuf_free(mb);
+    put(l2, 8, 3, "b", "2");
+    wait_answer_to(3, &mb, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK, "the new leader serves writes");
+    rte_pktmbuf_free(mb);
+    g_down[l] = false;
+}
+
+Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
+{
+    int l = wait_leader();
+    int f = (l + 1) % T_N;
+    struct rte_mbuf *mb;
+    struct msg m;
+    put(l, 9, 1, "x", "1");
+    wait_answer_to(1, &mb, &m);
+    rte_pktmbuf_free(mb);
+    uint64_t applied = g_rt[l].repl->applied;
+    uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (rte_get_tsc_cycles() < deadline && g_rt[f].repl->applied < applied) {
+        pump_once();
+    }
+    /* Restart f from its data directory only: a fresh state machine and runtime. */
+    rt_fini(&g_rt[f]);
+    sm_destroy(g_sm[f]);
+    char name[32];
+    snprintf(name, sizeof(name), "op1_ring%d_b", f);
+    int port = rte_eth_from_rings(name, &g_rx[f], 1, &g_tx[f], 1, 0);
+    cr_assert_geq(port, 0);
+    g_conf.nodes[f].port_index = port;
+    struct sm_kv_config kc = {.value_max = g_conf.cluster.value_max};
+    cr_assert_eq(sm_kv_create(&kc, &g_sm[f]), 0);
+    struct ordo_errmsg e = {{0}};
+    cr_assert_eq(rt_init(&g_rt[f], &g_conf, (uint32_t)f + 1, g_sm[f], &e), 0, "%s", e.text);
+    cr_assert_geq(raft_last_index(g_rt[f].repl->raft), applied, "log recovered from disk");
+    put(l, 9, 2, "y", "2");
+    wait_answer_to(2, &mb, &m);
+    rte_pktmbuf_free(mb);
+    applied = g_rt[l].repl->applied;
+    deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (rte_get_tsc_cycles() < deadline && g_rt[f].repl->applied < applied) {
+        pump_once();
+    }
+    cr_assert_geq(g_rt[f].repl->applied, applied);
+    cr_assert_eq(sm_kv_count(g_sm[f]), 2);
 }
