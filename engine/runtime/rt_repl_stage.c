@@ -411,6 +411,32 @@ static uint32_t rt_repl_log(struct rt_repl *rp)
     return 1;
 }
 
+/* A refused proposal (leadership lost, too many uncommitted entries): every command of the
+ * batch is answered BUSY at once, from the addresses in the batch, so clients retry now
+ * (and are redirected if leadership moved) instead of after their timeout. */
+static void rt_repl_refuse(struct rt_repl *rp)
+{
+    struct rte_mbuf *out[64];
+    uint32_t n = 0;
+    struct rt_batch_iter it;
+    struct rt_batch_cmd c;
+    if (rt_batch_iter_init(&it, rp->batch, rp->batch_len) != 0) {
+        return;
+    }
+    while (rt_batch_next(&it, &c) == 1) {
+        struct msg_client_reply reply = {.client_id = c.req.client_id,
+                                         .request_no = c.req.request_no,
+                                         .status = MSG_STATUS_BUSY};
+        rt_repl_reply(rp, &c, &reply, out, &n);
+        if (n == ORDO_ARRAY_LEN(out)) {
+            (void)rt_enqueue(rp->rt->tx_ring, out, n);
+            n = 0;
+        }
+        net_stats_inc(NET_CTR_RING_FULL);
+    }
+    (void)rt_enqueue(rp->rt->tx_ring, out, n);
+}
+
 static void rt_repl_propose(struct rt_repl *rp)
 {
     if (rp->batch_open_tsc == 0) {
@@ -428,7 +454,7 @@ static void rt_repl_propose(struct rt_repl *rp)
         rp->view.batch_bytes += rp->batch_len;
         rp->view.batch_cmds_max = RTE_MAX(rp->view.batch_cmds_max, (uint64_t)n);
     } else {
-        net_stats_add(NET_CTR_RING_FULL, n); /* refused: the clients retry */
+        rt_repl_refuse(rp);
     }
     rp->batch_open_tsc = 0;
 }
