@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 pkgs=(
-    gcc clang clang-format pkg-config meson ninja-build python3 git ca-certificates
+    gcc clang clang-format libclang-rt-14-dev pkg-config meson ninja-build python3 git ca-certificates
     dpdk dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev libcriterion-dev
     libsodium-dev libpcap-dev libxdp-dev libbpf-dev
     iproute2 iputils-ping ethtool nftables tcpdump procps util-linux kmod
