@@ -3,13 +3,16 @@
 # while a follower is down; restarted, it recovers from its log and catches up with the
 # leader (same applied index, and digest when exported); then the other follower is
 # SIGKILLed, so every further write needs the restarted one, and the acknowledged writes
-# are read back.
-# Usage: cluster_follower_restart.sh BUILD_DIR PMD   (root; exits 77 without namespaces)
+# are read back. MODE snapshot: snapshots every 500 entries, so while the follower is down
+# the leader compacts past its log and the restarted follower must install a snapshot.
+# Usage: cluster_follower_restart.sh BUILD_DIR PMD [log|snapshot]   (root; 77 without netns)
 set -euo pipefail
 VL_BUILD=$(cd "$1" && pwd)
 PMD=$2
+MODE=${3:-log}
 . "$(dirname "$0")/vethlib.sh"
-T="cluster_follower_restart[$PMD]"
+T="cluster_follower_restart[$PMD,$MODE]"
+[ "$MODE" = snapshot ] && VL_CONF_EXTRA="replica|snapshot_entries|500"
 fail() {
     echo "$T: FAIL: $*" >&2
     vl_states >&2
@@ -39,6 +42,12 @@ conv=$(vl_wait_converged 20) || exit 1
 echo "$T: all three at $conv"
 a=$(vl_raft_field "$F" applied)
 [ "${a:-0}" -ge "${before:-1}" ] || fail "restarted follower applied ${a:-?} < $before"
+if [ "$MODE" = snapshot ]; then
+    inst=$(vl_raft_field "$F" snapshots_installed)
+    taken=$(vl_raft_field "$L" snapshots_taken)
+    echo "$T: leader took ${taken:-?} snapshots; restarted follower installed ${inst:-?}"
+    [ "${inst:-0}" -ge 1 ] || fail "the restarted follower installed no snapshot"
+fi
 
 vl_replica_kill "$G" KILL
 echo "$T: SIGKILL follower $G: writes now need $F"

@@ -456,7 +456,9 @@ vl_kv() {
 # wait polls with a deadline and dies naming what it waited for.
 # Timing: 1 ms ticks, heartbeat 20 ms, election timeout >= 200 ms: tolerant of two shared
 # cores, quick enough for tests. Override with VL_CLUSTER_TIMING="section|key|value;...".
-VL_CLUSTER_TIMING=${VL_CLUSTER_TIMING:-"replica|tick_us|1000;replica|heartbeat_ticks|20;replica|election_ticks|200"}
+VL_CLUSTER_TIMING_DEFAULT="replica|tick_us|1000;replica|heartbeat_ticks|20"
+VL_CLUSTER_TIMING_DEFAULT+=";replica|election_ticks|200"
+VL_CLUSTER_TIMING=${VL_CLUSTER_TIMING:-$VL_CLUSTER_TIMING_DEFAULT}
 VL_PMD=
 VL_DOWN=() # VL_DOWN[i]=1: replica i was killed or stopped by the test
 
