@@ -590,7 +590,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         rt_repl_request(rp, in[i]);
     }
     work += n;
-    if (rp->batch_open_tsc != 0 && (n == 0 || tsc - rp->batch_open_tsc >= rp->batch_time_tsc)) {
+    if (rp->batch_open_tsc != 0 && tsc - rp->batch_open_tsc >= rp->batch_time_tsc) {
         rt_repl_propose(rp);
     }
     work += rt_repl_log(rp);
