@@ -78,7 +78,7 @@ run_suites() { # dir, label, suites...
 # fuzz build: the bounded libFuzzer runs (suite fuzzrun).
 for d in "${ran[@]}"; do
     case "$d" in
-    "$build") run_suites "$d" release unit sim fuzz integration ;;
+    "$build") run_suites "$d" release lint unit sim fuzz integration ;;
     "$asan") run_suites "$d" asan unit sim fuzz ;;
     "$fuzz") run_suites "$d" fuzz fuzzrun ;;
     esac
