@@ -1,0 +1,167 @@
+/* Unit tests of ordo-admin's JSON reader (apps/admin_json.c) and status printer
+ * (apps/admin_fmt.c) on telemetry replies shaped like the replica's. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apps/admin_fmt.h"
+#include "apps/admin_json.h"
+
+#define TEST_NODES 256u
+
+static struct admin_json_node test_nodes[TEST_NODES];
+static struct admin_json_node test_nodes2[TEST_NODES];
+
+static const char test_raft[] =
+    "{\"/ordo/raft\": {\"role\": \"leader\", \"id\": 1, \"leader\": 1, \"term\": 7, "
+    "\"commit\": 1000, \"applied\": 998, \"durable\": 1001, \"snapshot_index\": 0, "
+    "\"last_index\": 1001, \"batches\": 10, \"batch_cmds\": 250, \"batch_bytes\": 5000, "
+    "\"batch_cmds_max\": 64, \"redirects\": 3, \"reads\": 0, \"elections_won\": 1, "
+    "\"snapshots_taken\": 0, \"snapshots_installed\": 0, \"digest\": \"00ff\", "
+    "\"match\": {\"1\": 1001, \"2\": 990, \"3\": 1000}, \"req_ring\": 5}}";
+
+static const char test_stats[] = "{\"/ordo/stats\": {\"rx_packets\": 12, \"tx_packets\": 34, "
+                                 "\"ring_full\": 2}}";
+
+static void test_parse(struct admin_json *j, const char *text, struct admin_json_node *n)
+{
+    cr_assert_eq(admin_json_parse(j, text, strlen(text), n, TEST_NODES), 0, "parse: %s", text);
+}
+
+/* Runs the status printer into a string the caller frees. */
+static char *test_status(const char *raft, const char *stats)
+{
+    struct admin_json rj, sj;
+    test_parse(&rj, raft, test_nodes);
+    test_parse(&sj, stats, test_nodes2);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    int rc = admin_fmt_status(f, &rj, admin_fmt_body(&rj), &sj, admin_fmt_body(&sj));
+    fclose(f);
+    cr_assert_eq(rc, 0);
+    return buf;
+}
+
+Test(admin_json, reads_numbers_strings_and_nested_members)
+{
+    struct admin_json j;
+    test_parse(&j, test_raft, test_nodes);
+    int32_t body = admin_fmt_body(&j);
+    cr_assert_geq(body, 0);
+    uint64_t v = 0;
+    cr_assert_eq(admin_json_u64(&j, admin_json_get(&j, body, "term"), &v), 0);
+    cr_assert_eq(v, 7);
+    cr_assert_eq(admin_json_u64(&j, admin_json_path(&j, body, "match.2"), &v), 0);
+    cr_assert_eq(v, 990);
+    char s[16];
+    cr_assert_eq(admin_json_text(&j, admin_json_get(&j, body, "role"), s, sizeof(s)), 0);
+    cr_assert_str_eq(s, "leader");
+    cr_assert_eq(admin_json_get(&j, body, "nope"), -1);
+}
+
+Test(admin_json, keeps_escaped_quotes_inside_strings)
+{
+    struct admin_json j;
+    test_parse(&j, "{\"a\\\"b\": \"x\\\"y\", \"n\": [1, true, null, -2.5e3]}", test_nodes);
+    char s[16];
+    cr_assert_eq(admin_json_text(&j, admin_json_get(&j, 0, "n"), s, sizeof(s)), -EINVAL);
+    int32_t first = j.nodes[0].child;
+    cr_assert_eq(admin_json_text(&j, first, s, sizeof(s)), 0);
+    cr_assert_str_eq(s, "x\\\"y");
+    admin_json_key(&j, first, s, sizeof(s));
+    cr_assert_str_eq(s, "a\\\"b");
+}
+
+Test(admin_json, rejects_malformed_input)
+{
+    static const char *const bad[] = {"",       "{",      "{\"a\" 1}",    "{\"a\": 1,}",
+                                      "[1 2]",  "\"open", "{\"a\": tru}", "{} x",
+                                      "{1: 2}", "]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct admin_json j;
+        cr_expect_eq(admin_json_parse(&j, bad[i], strlen(bad[i]), test_nodes, TEST_NODES), -EINVAL,
+                     "accepted: '%s'", bad[i]);
+    }
+}
+
+Test(admin_json, bounds_depth_and_node_count)
+{
+    char deep[200];
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    struct admin_json j;
+    cr_assert_eq(admin_json_parse(&j, deep, sizeof(deep), test_nodes, TEST_NODES), -EINVAL);
+    const char *many = "[1, 2, 3, 4]";
+    cr_assert_eq(admin_json_parse(&j, many, strlen(many), test_nodes, 3), -ENOSPC);
+    cr_assert_eq(admin_json_parse(&j, many, strlen(many), test_nodes, 5), 0);
+}
+
+Test(admin_json, rejects_negative_fraction_and_overflowing_u64)
+{
+    struct admin_json j;
+    test_parse(&j,
+               "{\"a\": -1, \"b\": 1.5, \"c\": 18446744073709551616, "
+               "\"d\": 18446744073709551615}",
+               test_nodes);
+    uint64_t v = 0;
+    cr_assert_eq(admin_json_u64(&j, admin_json_get(&j, 0, "a"), &v), -EINVAL);
+    cr_assert_eq(admin_json_u64(&j, admin_json_get(&j, 0, "b"), &v), -EINVAL);
+    cr_assert_eq(admin_json_u64(&j, admin_json_get(&j, 0, "c"), &v), -EINVAL);
+    cr_assert_eq(admin_json_u64(&j, admin_json_get(&j, 0, "d"), &v), 0);
+    cr_assert_eq(v, UINT64_MAX);
+}
+
+Test(admin_json, accepts_trailing_nul_padding)
+{
+    static const char text[] = "{\"x\": 1}\0\0";
+    struct admin_json j;
+    cr_assert_eq(admin_json_parse(&j, text, sizeof(text), test_nodes, TEST_NODES), 0);
+}
+
+Test(admin_fmt, body_is_null_for_unknown_command)
+{
+    struct admin_json j;
+    test_parse(&j, "{\"/ordo/raft\": null}", test_nodes);
+    cr_assert_eq(admin_fmt_body(&j), -1);
+}
+
+Test(admin_fmt, status_shows_role_commit_and_follower_lag)
+{
+    char *out = test_status(test_raft, test_stats);
+    cr_assert(strstr(out, "role:       leader\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "term:       7\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "commit:     1000\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "applied:    998 (behind commit by 2)") != NULL, "%s", out);
+    cr_assert(strstr(out, "node 2    match 990  lag 10\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "node 1    match 1001  lag -1  (self: durable)") != NULL, "%s", out);
+    cr_assert(strstr(out, "mean 25.0, max 64") != NULL, "%s", out);
+    cr_assert(strstr(out, "queues:     req_ring 5\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "network:    rx_packets 12 tx_packets 34 ring_full 2\n") != NULL, "%s",
+              out);
+    free(out);
+}
+
+Test(admin_fmt, status_without_raft_says_single)
+{
+    char *out = test_status("{\"/ordo/raft\": null}", test_stats);
+    cr_assert(strstr(out, "role:       single") != NULL, "%s", out);
+    free(out);
+}
+
+Test(admin_fmt, flat_prints_dotted_keys)
+{
+    struct admin_json j;
+    test_parse(&j, test_raft, test_nodes);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    admin_fmt_flat(f, &j, admin_fmt_body(&j), "");
+    fclose(f);
+    cr_assert(strstr(buf, "role=leader\n") != NULL, "%s", buf);
+    cr_assert(strstr(buf, "match.3=1000\n") != NULL, "%s", buf);
+    free(buf);
+}
