@@ -125,7 +125,7 @@ demo_report() {
     after=$(awk -v t="$(vl_kv "$sum" gap_end_s)" 'BEGIN {print int(t) + 1}')
     echo "ordo-demo: before the kill: $(demo_phase 1 "$kill_s")"
     echo "ordo-demo: after failover:  $(demo_phase "$after" 1e9)"
-    echo "ordo-demo: failover: replica $new leads; first write served $((gap_end - kill_ms)) ms" \
+    echo "ordo-demo: failover: replica $new leads; first request served $((gap_end - kill_ms)) ms" \
         "after the SIGKILL (longest client stall $(vl_kv "$sum" max_gap_ms) ms)"
     printf 'ordo-demo: whole run: %s ok, %s errors, %s retries, %s redirects; p50 %s us,' \
         "$(vl_kv "$sum" ok)" "$(vl_kv "$sum" errors)" "$(vl_kv "$sum" retries)" \
