@@ -1,6 +1,6 @@
 /* ordo-pcapgen: writes a classic pcap file of Ordo client requests (key-value PUT/GET/
  * DELETE) addressed to one replica, for replay with tcpreplay or Pktgen-DPDK (-s port:file).
- * Every request carries MSG_REQ_NO_SESSION so a replayed loop still executes (docs/pktgen.md). */
+ * Every request carries MSG_REQ_NO_SESSION so a replayed loop still executes (docs/pcapgen.md). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
