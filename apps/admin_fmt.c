@@ -65,13 +65,20 @@ static uint64_t admin_fmt_u64(const struct admin_json *j, int32_t obj, const cha
 static void admin_fmt_list(FILE *out, const char *title, const struct admin_json *j, int32_t obj,
                            const char *const *keys, size_t n)
 {
-    fprintf(out, "%-11s", title);
+    int any = 0;
     for (size_t i = 0; i < n; i++) {
         if (admin_json_get(j, obj, keys[i]) >= 0) {
+            if (!any) {
+                fprintf(out, "%-11s", title);
+            }
             fprintf(out, " %s %" PRIu64, keys[i], admin_fmt_u64(j, obj, keys[i]));
+            any = 1;
         }
     }
-    fputc('\n', out);
+    /* A daemon without these fields gets no empty line. */
+    if (any) {
+        fputc('\n', out);
+    }
 }
 
 static void admin_fmt_followers(FILE *out, const struct admin_json *j, int32_t raft)
@@ -126,7 +133,7 @@ static void admin_fmt_raft(FILE *out, const struct admin_json *j, int32_t raft)
     fprintf(out, "snapshot:   %" PRIu64 "\n", admin_fmt_u64(j, raft, "snapshot_index"));
     admin_fmt_followers(out, j, raft);
     admin_fmt_batches(out, j, raft);
-    static const char *const queues[] = {"req_ring", "peer_ring", "tx_ring", "batch_open"};
+    static const char *const queues[] = {"req_ring", "peer_ring", "tx_ring"};
     admin_fmt_list(out, "queues:", j, raft, queues, sizeof(queues) / sizeof(queues[0]));
     static const char *const ctrs[] = {"elections_won", "redirects", "reads", "snapshots_taken",
                                        "snapshots_installed"};

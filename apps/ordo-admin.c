@@ -2,12 +2,14 @@
  * (status, raw counters, Raft state, any command's JSON), and sets the net fault injector. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apps/admin_fmt.h"
@@ -15,6 +17,7 @@
 
 #define ADMIN_REPLY_MAX (1u << 20)
 #define ADMIN_NODES_MAX 4096u
+#define ADMIN_WAIT_MS 5000u /* transfer and snapshot: how long to wait for the outcome */
 
 /* One parsed reply: its text (owned) and nodes. */
 struct admin_reply {
@@ -32,6 +35,8 @@ static void admin_usage(FILE *f)
                "  raft              every /ordo/raft field as key=value\n"
                "  json CMD          the raw JSON reply of telemetry command CMD (e.g. /ordo/port)\n"
                "  net-fault [SPEC]  show the net fault injector, or set SPEC ('off' disables)\n"
+               "  transfer N        leader only: hand leadership to node N (0: best voter), wait\n"
+               "  snapshot          take a snapshot at the applied index now, wait for it\n"
                "The socket is /var/run/dpdk/<file-prefix>/dpdk_telemetry.v2 (default prefix rte).\n"
                "Exit: 0 ok, 1 error (replica unreachable, bad reply), 2 usage.\n");
 }
@@ -109,6 +114,26 @@ static int admin_status(int fd, struct admin_reply *a, struct admin_reply *b)
     return admin_fmt_status(stdout, &a->j, admin_fmt_body(&a->j), &b->j, admin_fmt_body(&b->j));
 }
 
+/* Sends cmd; fails when the server does not know it or answers with an "error" member. */
+static int admin_flat_quiet(int fd, const char *cmd, struct admin_reply *a)
+{
+    int rc = admin_query(fd, cmd, a);
+    if (rc != 0) {
+        return rc;
+    }
+    int32_t body = admin_fmt_body(&a->j);
+    char err[256];
+    if (body < 0) {
+        fprintf(stderr, "ordo-admin: %s: not served by this process\n", cmd);
+        return -ENOENT;
+    }
+    if (admin_json_text(&a->j, admin_json_get(&a->j, body, "error"), err, sizeof(err)) == 0) {
+        fprintf(stderr, "ordo-admin: %s: %s\n", cmd, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Prints cmd's reply as key=value lines; fails when the server does not know the command
  * or the reply carries an "error" member (a refused net fault spec). */
 static int admin_flat(int fd, const char *cmd, struct admin_reply *a)
@@ -131,14 +156,99 @@ static int admin_flat(int fd, const char *cmd, struct admin_reply *a)
     return 0;
 }
 
+static uint64_t admin_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One number of the /ordo/raft body in a (-1 when the reply has no Raft state). */
+static int admin_raft_u64(const struct admin_reply *a, const char *key, uint64_t *v)
+{
+    return admin_json_u64(&a->j, admin_json_get(&a->j, admin_fmt_body(&a->j), key), v);
+}
+
+static int admin_is_leader(const struct admin_reply *a)
+{
+    char role[32];
+    (void)admin_json_text(&a->j, admin_json_get(&a->j, admin_fmt_body(&a->j), "role"), role,
+                          sizeof(role));
+    return strcmp(role, "leader") == 0;
+}
+
+/* transfer N: queue the transfer on the leader, then wait (bounded) until it names another
+ * leader (N, or any other when N is 0). */
+static int admin_transfer(int fd, const char *target, struct admin_reply *a)
+{
+    char *end = NULL, cmd[64];
+    unsigned long id = strtoul(target, &end, 10);
+    uint64_t self = 0, leader = 0;
+    if (end == target || *end != '\0' || admin_query(fd, "/ordo/raft", a) != 0 ||
+        admin_raft_u64(a, "id", &self) != 0) {
+        fprintf(stderr, "ordo-admin: transfer: bad node id or no Raft state\n");
+        return -EINVAL;
+    }
+    if (!admin_is_leader(a)) {
+        (void)admin_raft_u64(a, "leader", &leader);
+        fprintf(stderr, "ordo-admin: node %" PRIu64 " is not the leader (leader: %" PRIu64 ")\n",
+                self, leader);
+        return -EPERM;
+    }
+    snprintf(cmd, sizeof(cmd), "/ordo/transfer,%lu", id);
+    int rc = admin_flat_quiet(fd, cmd, a);
+    uint64_t t0 = admin_now_ms();
+    while (rc == 0 && admin_now_ms() - t0 < ADMIN_WAIT_MS) {
+        rc = admin_query(fd, "/ordo/raft", a);
+        if (rc == 0 && admin_raft_u64(a, "leader", &leader) == 0 && !admin_is_leader(a) &&
+            leader != 0 && leader != self && (id == 0 || leader == id)) {
+            printf("leadership moved from %" PRIu64 " to %" PRIu64 " in %" PRIu64 " ms\n", self,
+                   leader, admin_now_ms() - t0);
+            return 0;
+        }
+        usleep(10000);
+    }
+    if (rc == 0) {
+        fprintf(stderr, "ordo-admin: transfer to %lu not done within %u ms\n", id, ADMIN_WAIT_MS);
+        rc = -ETIMEDOUT;
+    }
+    return rc;
+}
+
+/* snapshot: queue it, then wait (bounded) until the snapshot index reaches the applied index
+ * the replica had when it took the request. */
+static int admin_snapshot(int fd, struct admin_reply *a)
+{
+    uint64_t applied = 0, snap = 0;
+    int rc = admin_flat_quiet(fd, "/ordo/snapshot", a);
+    if (rc == 0 && admin_raft_u64(a, "applied", &applied) != 0) {
+        rc = -EPROTO;
+    }
+    uint64_t t0 = admin_now_ms();
+    while (rc == 0 && admin_now_ms() - t0 < ADMIN_WAIT_MS) {
+        rc = admin_query(fd, "/ordo/raft", a);
+        if (rc == 0 && admin_raft_u64(a, "snapshot_index", &snap) == 0 && snap >= applied) {
+            printf("snapshot at index %" PRIu64 "\n", snap);
+            return 0;
+        }
+        usleep(10000);
+    }
+    if (rc == 0) {
+        fprintf(stderr, "ordo-admin: no snapshot reached index %" PRIu64 " within %u ms\n", applied,
+                ADMIN_WAIT_MS);
+        rc = -ETIMEDOUT;
+    }
+    return rc;
+}
+
 /* Whether argv (subcommand and its arguments) is a known command line. */
 static int admin_args_ok(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int min, max;
-    } subs[] = {
-        {"status", 1, 1}, {"stats", 1, 1}, {"raft", 1, 1}, {"net-fault", 1, 2}, {"json", 2, 2}};
+    } subs[] = {{"status", 1, 1}, {"stats", 1, 1},    {"raft", 1, 1},    {"net-fault", 1, 2},
+                {"json", 2, 2},   {"transfer", 2, 2}, {"snapshot", 1, 1}};
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         if (strcmp(argv[0], subs[i].name) == 0) {
             return argc >= subs[i].min && argc <= subs[i].max;
@@ -164,6 +274,12 @@ static int admin_run(int fd, int argc, char **argv, struct admin_reply *a, struc
         snprintf(cmd, sizeof(cmd), "/ordo/net_fault%s%s", argc == 2 ? "," : "",
                  argc == 2 ? argv[1] : "");
         return admin_flat(fd, cmd, a);
+    }
+    if (strcmp(sub, "transfer") == 0 && argc == 2) {
+        return admin_transfer(fd, argv[1], a);
+    }
+    if (strcmp(sub, "snapshot") == 0 && argc == 1) {
+        return admin_snapshot(fd, a);
     }
     if (strcmp(sub, "json") == 0 && argc == 2) {
         int rc = admin_query(fd, argv[1], a);

@@ -296,16 +296,24 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     (void)rte_tel_data_add_dict_u64(d, "id", rp->rt->self->id);
     (void)rte_tel_data_add_dict_u64(d, "leader", __atomic_load_n(&v->leader, __ATOMIC_RELAXED));
     const char *const names[] = {
-        "term",       "commit",  "applied",       "durable",         "snapshot_index",
-        "last_index", "batches", "batch_cmds",    "batch_bytes",     "batch_cmds_max",
-        "redirects",  "reads",   "elections_won", "snapshots_taken", "snapshots_installed"};
+        "term",       "commit",          "applied",       "durable",         "snapshot_index",
+        "last_index", "batches",         "batch_cmds",    "batch_bytes",     "batch_cmds_max",
+        "redirects",  "reads",           "elections_won", "snapshots_taken", "snapshots_installed",
+        "audits_ok",  "audit_mismatches"};
     const uint64_t *vals[] = {&v->term,           &v->commit,          &v->applied,
                               &v->durable,        &v->snapshot_index,  &v->last_index,
                               &v->batches,        &v->batch_cmds,      &v->batch_bytes,
                               &v->batch_cmds_max, &v->redirects,       &v->reads,
-                              &v->elections_won,  &v->snapshots_taken, &v->snapshots_installed};
+                              &v->elections_won,  &v->snapshots_taken, &v->snapshots_installed,
+                              &v->audits_ok,      &v->audit_mismatches};
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
+    }
+    /* Queue depths: rte_ring_count only reads the ring's head and tail, safe from here. */
+    (void)rte_tel_data_add_dict_u64(d, "req_ring", rte_ring_count(rp->rt->req_ring));
+    (void)rte_tel_data_add_dict_u64(d, "tx_ring", rte_ring_count(rp->rt->tx_ring));
+    if (rp->rt->peer_ring != NULL) {
+        (void)rte_tel_data_add_dict_u64(d, "peer_ring", rte_ring_count(rp->rt->peer_ring));
     }
     char hex[2 * MSG_DIGEST_LEN + 1];
     for (uint32_t i = 0; i < MSG_DIGEST_LEN; i++) {
@@ -322,6 +330,45 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
         }
         (void)rte_tel_data_add_dict_container(d, "match", m, 0);
     }
+    return 0;
+}
+
+/* /ordo/transfer,N: queue a leadership transfer to node N (0: the most up-to-date voter)
+ * for the apply stage; the reply only says it was queued (its outcome shows in /ordo/raft). */
+static int rt_repl_tele_transfer(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd;
+    struct rt_repl *rp = rt_repl_tele;
+    if (rp == NULL) {
+        return -ENOENT;
+    }
+    rte_tel_data_start_dict(d);
+    char *end = NULL;
+    unsigned long id = params != NULL ? strtoul(params, &end, 10) : 0;
+    if (params == NULL || end == params || *end != '\0' ||
+        (id != MSG_NODE_NONE && conf_node_find(rp->rt->conf, (uint32_t)id) == NULL)) {
+        (void)rte_tel_data_add_dict_string(d, "error", "usage: /ordo/transfer,<node id|0>");
+        return 0;
+    }
+    __atomic_store_n(&rp->admin_transfer, RT_ADMIN_PENDING | id, __ATOMIC_RELEASE);
+    (void)rte_tel_data_add_dict_u64(d, "transfer_queued", id);
+    return 0;
+}
+
+/* /ordo/snapshot: queue a snapshot at the applied index for the apply stage. */
+static int rt_repl_tele_snapshot(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+    (void)cmd;
+    (void)params;
+    struct rt_repl *rp = rt_repl_tele;
+    if (rp == NULL) {
+        return -ENOENT;
+    }
+    rte_tel_data_start_dict(d);
+    __atomic_store_n(&rp->admin_snapshot, 1u, __ATOMIC_RELEASE);
+    (void)rte_tel_data_add_dict_u64(d, "snapshot_queued", 1);
+    (void)rte_tel_data_add_dict_u64(d, "applied",
+                                    __atomic_load_n(&rp->view.applied, __ATOMIC_RELAXED));
     return 0;
 }
 
@@ -354,6 +401,10 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
     (void)rte_telemetry_register_cmd("/ordo/raft", rt_repl_tele_cmd,
                                      "Raft state: role, term, leader, commit, applied, match "
                                      "index per node, batch counters");
+    (void)rte_telemetry_register_cmd("/ordo/transfer", rt_repl_tele_transfer,
+                                     "Transfer leadership. Parameter: node id (0: best voter)");
+    (void)rte_telemetry_register_cmd("/ordo/snapshot", rt_repl_tele_snapshot,
+                                     "Take a snapshot at the applied index now. No parameters");
     RTE_LOG(NOTICE, USER1, "ordo: node %u: replicated mode, %u nodes, batch cap %u bytes\n",
             rt->self->id, rt->conf->nodes_n, rp->batch_cap);
     return 0;

@@ -100,7 +100,14 @@ struct rt_repl {
     struct msg_entry rx_entries[MSG_ENTRIES_MAX];
     struct rt_audit audit;
     struct rt_repl_view view;
+    /* Operator requests from the telemetry thread (/ordo/transfer, /ordo/snapshot), taken
+     * by the apply stage: the telemetry thread never steps the core itself.
+     * admin_transfer: 0 none, else RT_ADMIN_PENDING | target (MSG_NODE_NONE: best voter). */
+    uint64_t admin_transfer;
+    uint32_t admin_snapshot;
 };
+
+#define RT_ADMIN_PENDING (1ull << 32)
 
 /* Recovers hard state, snapshot and log from the node's data directory, creates the Raft core
  * and the peer ring. rt's port and rings exist already. Returns 0 or an error (e says why). */

@@ -8,6 +8,7 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include "engine/err.h"
 #include "engine/frame.h"
 #include "engine/ordo_assert.h"
 #include "engine/runtime/rt_batch.h"
@@ -569,6 +570,28 @@ static uint32_t rt_repl_peers(struct rt_repl *rp)
     return n;
 }
 
+/* Operator requests queued by the telemetry thread: a leadership transfer (refused by the
+ * core on a follower or during another transfer) and a snapshot at the applied index. */
+static void rt_repl_admin(struct rt_repl *rp)
+{
+    uint64_t t = __atomic_exchange_n(&rp->admin_transfer, 0, __ATOMIC_ACQ_REL);
+    if (t != 0) {
+        struct raft_event ev = {.type = RAFT_EV_TRANSFER};
+        ev.u.transfer.target = (uint32_t)(t & ~RT_ADMIN_PENDING);
+        int rc = 0;
+        rt_repl_step(rp, &ev, &rc);
+        RTE_LOG(NOTICE, USER1, "ordo: node %u: admin: leadership transfer to %u: %s\n",
+                rp->rt->self->id, ev.u.transfer.target, rc == 0 ? "started" : ordo_strerror(rc));
+    }
+    if (__atomic_exchange_n(&rp->admin_snapshot, 0, __ATOMIC_ACQ_REL) != 0 &&
+        rp->applied > rp->snap_index && rp->rt->failed == 0) {
+        struct raft_update up;
+        if (rt_repl_snapshot(rp, &up) == 1) {
+            rt_repl_handle(rp, &up);
+        }
+    }
+}
+
 uint32_t rt_repl_stage(struct rt *rt)
 {
     struct rt_repl *rp = rt->repl;
@@ -594,6 +617,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         rt_repl_propose(rp);
     }
     work += rt_repl_log(rp);
+    rt_repl_admin(rp);
     rt_repl_serve_reads(rp);
     rt_audit_round(rp);
     rt_repl_view(rp);

@@ -140,6 +140,7 @@ Test(admin_fmt, status_shows_role_commit_and_follower_lag)
     cr_assert(strstr(out, "node 1    match 1001  lag -1  (self: durable)") != NULL, "%s", out);
     cr_assert(strstr(out, "mean 25.0, max 64") != NULL, "%s", out);
     cr_assert(strstr(out, "queues:     req_ring 5\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "audit:") == NULL, "empty audit line: %s", out);
     cr_assert(strstr(out, "network:    rx_packets 12 tx_packets 34 ring_full 2\n") != NULL, "%s",
               out);
     free(out);
