@@ -166,3 +166,28 @@ Test(admin_fmt, flat_prints_dotted_keys)
     cr_assert(strstr(buf, "match.3=1000\n") != NULL, "%s", buf);
     free(buf);
 }
+
+Test(admin_json, survives_every_truncation_and_byte_flip)
+{
+    /* Bad replies only return an error: every prefix, and every single-byte corruption. */
+    size_t n = strlen(test_raft);
+    char buf[sizeof(test_raft)];
+    struct admin_json j;
+    FILE *sink = fopen("/dev/null", "w");
+    cr_assert_not_null(sink);
+    for (size_t len = 0; len < n; len++) {
+        cr_assert_neq(admin_json_parse(&j, test_raft, len, test_nodes, TEST_NODES), 0,
+                      "prefix of %zu bytes accepted", len);
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf, test_raft, n);
+        buf[i] = (char)(buf[i] ^ 0x5a);
+        int rc = admin_json_parse(&j, buf, n, test_nodes, TEST_NODES);
+        cr_assert(rc == 0 || rc == -EINVAL, "rc %d at byte %zu", rc, i);
+        if (rc == 0) {
+            admin_fmt_flat(sink, &j, admin_fmt_body(&j), "");
+            (void)admin_fmt_status(sink, &j, admin_fmt_body(&j), &j, admin_fmt_body(&j));
+        }
+    }
+    fclose(sink);
+}
