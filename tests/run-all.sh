@@ -85,7 +85,8 @@ for d in "${ran[@]}"; do
 done
 
 # Totals from meson's JSON test logs (one object per test and line).
-python3 - "$failed_setup" "${ran[@]}" <<'PY'
+# The totals line must stay the last line printed: the logs are removed first on success.
+totals=$(python3 - "$failed_setup" "${ran[@]}" <<'PY'
 import json, os, sys
 failed_setup = int(sys.argv[1])
 p = f = s = 0
@@ -108,3 +109,12 @@ f += failed_setup
 print(f"{p} passed, {f} failed, {s} skipped")
 sys.exit(1 if f or p == 0 else 0)
 PY
+)
+rc=$?
+if [ "$rc" = 0 ]; then
+    rm -rf "$logdir"
+else
+    echo "ordo: logs kept in $logdir"
+fi
+echo "$totals"
+exit "$rc"
