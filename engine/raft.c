@@ -1402,19 +1402,31 @@ static uint64_t raft_backtrack(const struct raft *r, const struct msg_append_res
     return next;
 }
 
+/* The preamble every response to the leader shares (dissertation 3.3: a newer term makes
+ * any server a follower). Returns the sender's progress when the response belongs to this
+ * leader's current term, else NULL (stepped down, or a stale answer, counted). */
+static struct raft_progress *raft_response_peer(struct raft *r, uint32_t from, uint64_t term)
+{
+    if (term > r->term) {
+        raft_become_follower(r, term, MSG_NODE_NONE);
+        return NULL;
+    }
+    struct raft_progress *p = raft_peer(r, from);
+    if (r->role != RAFT_LEADER || term != r->term || p == NULL) {
+        r->stats.msgs_stale++;
+        return NULL;
+    }
+    p->heard_ms = r->now_ms;
+    return p;
+}
+
 static int raft_on_append_response(struct raft *r, uint32_t from,
                                    const struct msg_append_response *a)
 {
-    if (a->term > r->term) {
-        raft_become_follower(r, a->term, MSG_NODE_NONE);
+    struct raft_progress *p = raft_response_peer(r, from, a->term);
+    if (p == NULL) {
         return 0;
     }
-    struct raft_progress *p = raft_peer(r, from);
-    if (r->role != RAFT_LEADER || a->term != r->term || p == NULL) {
-        r->stats.msgs_stale++;
-        return 0;
-    }
-    p->heard_ms = r->now_ms;
     if (a->success) {
         if (a->match_index > raft_last(r)) {
             r->stats.msgs_invalid++;
@@ -1455,16 +1467,10 @@ static int raft_on_append_response(struct raft *r, uint32_t from,
 static int raft_on_heartbeat_response(struct raft *r, uint32_t from,
                                       const struct msg_heartbeat_response *h)
 {
-    if (h->term > r->term) {
-        raft_become_follower(r, h->term, MSG_NODE_NONE);
+    struct raft_progress *p = raft_response_peer(r, from, h->term);
+    if (p == NULL) {
         return 0;
     }
-    struct raft_progress *p = raft_peer(r, from);
-    if (r->role != RAFT_LEADER || h->term != r->term || p == NULL) {
-        r->stats.msgs_stale++;
-        return 0;
-    }
-    p->heard_ms = r->now_ms;
     if (h->read_ctx <= r->read_ctx) {
         p->read_ctx = raft_max(p->read_ctx, h->read_ctx);
     }
@@ -1476,16 +1482,10 @@ static int raft_on_heartbeat_response(struct raft *r, uint32_t from,
 static int raft_on_snapshot_response(struct raft *r, uint32_t from,
                                      const struct msg_install_snapshot_response *s)
 {
-    if (s->term > r->term) {
-        raft_become_follower(r, s->term, MSG_NODE_NONE);
+    struct raft_progress *p = raft_response_peer(r, from, s->term);
+    if (p == NULL) {
         return 0;
     }
-    struct raft_progress *p = raft_peer(r, from);
-    if (r->role != RAFT_LEADER || s->term != r->term || p == NULL) {
-        r->stats.msgs_stale++;
-        return 0;
-    }
-    p->heard_ms = r->now_ms;
     if (p->state != RAFT_P_SNAPSHOT || s->last_index != p->snap_index) {
         return 0;
     }
