@@ -121,16 +121,27 @@ static void disk_seg_sort(uint64_t *v, uint32_t n)
     }
 }
 
-int disk_seg_list(int dirfd, int clean_tmp, uint64_t *firsts, uint32_t max)
+int disk_seg_opendir(int dirfd, DIR **out)
 {
     int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         return -errno;
     }
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
+    *out = fdopendir(fd);
+    if (*out == NULL) {
+        int rc = -errno;
         close(fd);
-        return -errno;
+        return rc;
+    }
+    return 0;
+}
+
+int disk_seg_list(int dirfd, int clean_tmp, uint64_t *firsts, uint32_t max)
+{
+    DIR *d = NULL;
+    int rc_open = disk_seg_opendir(dirfd, &d);
+    if (rc_open < 0) {
+        return rc_open;
     }
     uint32_t n = 0;
     int rc = 0;

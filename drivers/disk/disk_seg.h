@@ -3,6 +3,7 @@
 #ifndef ORDO_DRIVERS_DISK_DISK_SEG_H
 #define ORDO_DRIVERS_DISK_DISK_SEG_H
 
+#include <dirent.h>
 #include <stdint.h>
 
 #include "engine/api.h"
@@ -32,6 +33,9 @@ ORDO_API int disk_seg_create(int dirfd, uint64_t index_first, uint64_t segment_b
 
 /* Lists the segments under dirfd in ascending order of first index (at most max); removes
  * temporary files left by a crash when clean_tmp. Returns the count or -errno. */
+/* Opens the data directory `dirfd` for listing with its own descriptor (dirfd stays open):
+ * 0 and *out (closedir it), or -errno. Shared by the segment and snapshot scans. */
+ORDO_API int disk_seg_opendir(int dirfd, DIR **out);
 ORDO_API int disk_seg_list(int dirfd, int clean_tmp, uint64_t *firsts, uint32_t max);
 
 /* Cuts the file at off (everything after reads as zeros), keeps it preallocated to

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "drivers/disk/disk_record.h"
+#include "drivers/disk/disk_seg.h"
 
 #define DISK_SNAP_MAGIC 0x31504e53445244full /* "ORDSNP1" little endian */
 #define DISK_SNAP_TMP "snap-recv.tmp"
@@ -80,14 +81,10 @@ static int disk_snap_parse_name(const char *name, uint64_t *index, uint64_t *ter
 static int disk_snap_scan(int dirfd, int clean_tmp, uint64_t *newest_index, uint64_t *newest_term,
                           uint32_t *count, char *oldest)
 {
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return -errno;
+    DIR *d = NULL;
+    int rc_open = disk_seg_opendir(dirfd, &d);
+    if (rc_open < 0) {
+        return rc_open;
     }
     uint64_t old_index = UINT64_MAX;
     uint64_t old_term = UINT64_MAX;
