@@ -12,6 +12,9 @@
 #include "engine/wire.h"
 
 #define RAFT_READS_MAX 1024u
+/* Messages one step can emit (fixed at create): a full window rarely goes in one step, and
+ * pipelined sends past this wait for the next step instead of growing the array. */
+#define RAFT_SENDS_MAX (64u * MSG_NODES_MAX)
 #define RAFT_CTX_RING 64u
 
 enum raft_pstate {
@@ -55,15 +58,23 @@ struct raft {
     uint8_t role;
     uint32_t leader_id;
 
-    /* In-memory log: entry i (log_base < i <= log_base + log_n) is log[i - log_base - 1]; its
-     * data is owned. cum[k] = data bytes from log_base+1 through that entry, plus log_base_cum. */
+    /* In-memory log, fixed at create (STYLE.md section 2): entry i (log_base < i <= log_base +
+     * log_n) is log[i - log_base - 1]. cum[k] = data bytes from log_base+1 through that entry,
+     * plus log_base_cum. Entry data lives in one byte ring (arena): entries are added at the
+     * tail and leave at the tail (truncation) or the head (compaction), so the ring is a FIFO.
+     * apos[k] is the monotonic arena position just past that entry's data (bytes skipped to
+     * keep an entry contiguous at the wrap belong to it); log_base_apos is the head. */
     struct msg_entry *log;
     uint64_t *cum;
+    uint64_t *apos;
     uint64_t log_n;
     uint64_t log_cap;
     uint64_t log_base;
     uint64_t log_base_term;
     uint64_t log_base_cum;
+    uint64_t log_base_apos;
+    uint8_t *arena;
+    uint64_t arena_cap;
 
     uint64_t commit_index;
     uint64_t durable_index;
@@ -97,6 +108,7 @@ struct raft {
     uint32_t transfer_target;
     uint8_t transfer_sent;
     uint8_t lease_off; /* TimeoutNow sent this term: a successor may exist before the lease ends */
+    uint64_t lease_ms; /* raft_lease_ms of the config */
     uint64_t transfer_deadline_ms;
     uint64_t read_ctx;
     uint64_t ctx_sent_ms[RAFT_CTX_RING];
@@ -324,53 +336,77 @@ static uint64_t raft_cum_at(const struct raft *r, uint64_t index)
     return r->cum[index - r->log_base - 1];
 }
 
-/* Makes room for n more entries. Returns 0 or -ENOMEM (log unchanged). */
-static int raft_log_reserve(struct raft *r, uint64_t n)
+/* Arena position just past the data of entry index (log_base <= index <= last). */
+static uint64_t raft_apos_at(const struct raft *r, uint64_t index)
 {
-    if (r->log_n + n <= r->log_cap) {
-        return 0;
+    if (index <= r->log_base) {
+        return r->log_base_apos;
     }
-    uint64_t cap = r->log_cap == 0 ? 64 : r->log_cap;
-    while (cap < r->log_n + n) {
-        cap *= 2;
-    }
-    struct msg_entry *log = mem_realloc(r->log, cap * sizeof(*log));
-    if (log == NULL) {
-        return -ENOMEM;
-    }
-    r->log = log;
-    uint64_t *cum = mem_realloc(r->cum, cap * sizeof(*cum));
-    if (cum == NULL) {
-        return -ENOMEM;
-    }
-    r->cum = cum;
-    r->log_cap = cap;
-    return 0;
+    return r->apos[index - r->log_base - 1];
 }
 
-/* Appends an entry that takes ownership of data. Capacity must be reserved. */
-static void raft_log_push(struct raft *r, uint64_t term, uint8_t type, uint8_t *data, uint32_t len)
+/* Where len bytes written at tail position pos start: an entry never wraps around the end of
+ * the ring, so one that would is moved to the ring's start (the skipped bytes count as used). */
+static uint64_t raft_arena_place(const struct raft *r, uint64_t pos, uint32_t len)
+{
+    uint64_t off = pos % r->arena_cap;
+    if (len > 0 && off + len > r->arena_cap) {
+        return pos + (r->arena_cap - off);
+    }
+    return pos;
+}
+
+/* Whether entries lens[0..n-1] fit after entry `after` once everything past it is dropped:
+ * slots in the fixed log array and bytes in the arena (whose head stays at log_base_apos). */
+static int raft_log_fits(const struct raft *r, uint64_t after, const uint32_t *lens, uint32_t n)
+{
+    ORDO_ASSERT(after >= r->log_base && after <= raft_last(r));
+    if (after - r->log_base + n > r->log_cap) {
+        return 0;
+    }
+    uint64_t pos = raft_apos_at(r, after);
+    for (uint32_t i = 0; i < n; i++) {
+        pos = raft_arena_place(r, pos, lens[i]) + lens[i];
+        if (pos - r->log_base_apos > r->arena_cap) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether one more entry of len bytes fits at the end of the log. */
+static int raft_log_room(const struct raft *r, uint32_t len)
+{
+    return raft_log_fits(r, raft_last(r), &len, 1);
+}
+
+/* Appends an entry, copying len bytes of data into the arena. Room must have been checked
+ * with raft_log_fits (asserted). */
+static void raft_log_push(struct raft *r, uint64_t term, uint8_t type, const uint8_t *data,
+                          uint32_t len)
 {
     ORDO_ASSERT(r->log_n < r->log_cap);
     ORDO_ASSERT(term >= raft_term_at(r, raft_last(r)));
     uint64_t index = raft_last(r) + 1;
+    uint64_t start = raft_arena_place(r, raft_apos_at(r, index - 1), len);
+    ORDO_ASSERT(start + len - r->log_base_apos <= r->arena_cap);
     struct msg_entry *e = &r->log[r->log_n];
     e->term = term;
     e->index = index;
     e->type = type;
     e->len = len;
-    e->data = data;
+    e->data = NULL;
+    if (len > 0) {
+        uint8_t *dst = r->arena + start % r->arena_cap;
+        memcpy(dst, data, len);
+        e->data = dst;
+    }
     r->cum[r->log_n] = raft_cum_at(r, index - 1) + len;
+    r->apos[r->log_n] = start + len;
     r->log_n++;
     if (r->persist_lo == 0 || index < r->persist_lo) {
         r->persist_lo = index;
     }
-}
-
-static void raft_entry_free(struct msg_entry *e)
-{
-    mem_free((void *)(uintptr_t)e->data);
-    e->data = NULL;
 }
 
 /* Deletes entries >= from (a conflicting suffix, 3.5). Never a committed entry. */
@@ -379,9 +415,6 @@ static void raft_log_truncate(struct raft *r, uint64_t from)
     ORDO_ASSERT(from > r->log_base);
     ORDO_ASSERT(from <= raft_last(r));
     ORDO_ASSERT(from > r->commit_index || r->mutation != 0);
-    for (uint64_t i = from; i <= raft_last(r); i++) {
-        raft_entry_free(raft_log_at(r, i));
-    }
     r->log_n = from - r->log_base - 1;
     r->durable_index = raft_min(r->durable_index, from - 1);
     if (r->truncate_from == 0 || from < r->truncate_from) {
@@ -402,13 +435,12 @@ static void raft_log_compact(struct raft *r, uint64_t upto)
         return;
     }
     uint64_t k = upto - r->log_base;
-    for (uint64_t i = 0; i < k; i++) {
-        raft_entry_free(&r->log[i]);
-    }
     r->log_base_term = raft_term_at(r, upto);
     r->log_base_cum = raft_cum_at(r, upto);
+    r->log_base_apos = raft_apos_at(r, upto); /* frees the arena bytes of entries <= upto */
     memmove(r->log, r->log + k, (r->log_n - k) * sizeof(*r->log));
     memmove(r->cum, r->cum + k, (r->log_n - k) * sizeof(*r->cum));
+    memmove(r->apos, r->apos + k, (r->log_n - k) * sizeof(*r->apos));
     r->log_n -= k;
     r->log_base = upto;
 }
@@ -416,13 +448,11 @@ static void raft_log_compact(struct raft *r, uint64_t upto)
 /* Drops every entry and restarts the log after (base, base_term). */
 static void raft_log_reset(struct raft *r, uint64_t base, uint64_t base_term)
 {
-    for (uint64_t i = 0; i < r->log_n; i++) {
-        raft_entry_free(&r->log[i]);
-    }
     r->log_n = 0;
     r->log_base = base;
     r->log_base_term = base_term;
     r->log_base_cum = 0;
+    r->log_base_apos = 0;
     r->persist_lo = 0;
 }
 
@@ -449,20 +479,14 @@ static void raft_conf_recompute(struct raft *r)
 
 /* ---------------------------------------------------------------- outgoing messages */
 
-/* Returns a zeroed message addressed to `to`, or NULL when the send array cannot grow (the
+/* Returns a zeroed message addressed to `to`, or NULL when the fixed send array is full (the
  * message is dropped and counted: Raft tolerates loss and the timers retransmit). */
 static struct msg *raft_send_new(struct raft *r, uint32_t to, uint8_t type)
 {
     ORDO_ASSERT(to != MSG_NODE_NONE && to != r->cfg.id);
     if (r->n_sends == r->sends_cap) {
-        uint32_t cap = r->sends_cap == 0 ? 32 : r->sends_cap * 2;
-        struct raft_send *s = mem_realloc(r->sends, cap * sizeof(*s));
-        if (s == NULL) {
-            r->stats.msgs_out_dropped++;
-            return NULL;
-        }
-        r->sends = s;
-        r->sends_cap = cap;
+        r->stats.msgs_out_dropped++;
+        return NULL;
     }
     struct raft_send *s = &r->sends[r->n_sends++];
     memset(s, 0, sizeof(*s));
@@ -757,6 +781,9 @@ static void raft_replicate(struct raft *r, struct raft_progress *p)
     }
     uint64_t last = raft_last(r);
     for (uint32_t guard = 0; guard < r->cfg.window_entries && p->next_index <= last; guard++) {
+        if (r->n_sends == r->sends_cap) {
+            break; /* the rest goes with the next step, once the caller took these */
+        }
         uint64_t inflight = p->next_index - 1 - p->match_index;
         uint64_t from = raft_max(p->match_index, r->log_base);
         uint64_t bytes = raft_cum_at(r, p->next_index - 1) - raft_cum_at(r, from);
@@ -832,7 +859,7 @@ static void raft_become_leader(struct raft *r)
      * commit older entries indirectly (3.6.2). Without memory, the broadcast still asserts
      * leadership and the next proposal carries the term. */
     r->noop_index = UINT64_MAX;
-    if (raft_log_reserve(r, 1) == 0) {
+    if (raft_log_room(r, 0)) {
         raft_log_push(r, r->term, MSG_ENTRY_NOOP, NULL, 0);
         r->noop_index = raft_last(r);
     }
@@ -1104,8 +1131,9 @@ static void raft_append_reject(struct raft *r, uint32_t from, uint64_t prev)
     raft_send_append_response(r, from, 0, 0, prev, i, t);
 }
 
-/* Copies entries k.. of the message into the log after truncating a conflict (3.5). Returns
- * 0, or -ENOMEM with the log unchanged. */
+/* Copies the message's entries past the matching prefix into the log after truncating a
+ * conflict (3.5). Returns 0, or ORDO_ENOSPACE with the log unchanged when the fixed log cannot
+ * hold them even after the truncation (the leader retransmits; a snapshot frees room). */
 static int raft_append_store(struct raft *r, const struct msg_append_entries *a)
 {
     uint32_t k = 0;
@@ -1124,42 +1152,31 @@ static int raft_append_store(struct raft *r, const struct msg_append_entries *a)
     if (k == a->n_entries) {
         return 0;
     }
-    uint8_t *copies[MSG_ENTRIES_MAX];
+    uint32_t lens[MSG_ENTRIES_MAX];
     uint32_t n = a->n_entries - k;
     for (uint32_t i = 0; i < n; i++) {
-        const struct msg_entry *e = &a->entries[k + i];
-        copies[i] = NULL;
-        if (e->len > 0 && (copies[i] = mem_alloc(e->len)) == NULL) {
-            for (uint32_t j = 0; j < i; j++) {
-                mem_free(copies[j]);
-            }
-            return -ENOMEM;
-        }
-        if (e->len > 0) {
-            memcpy(copies[i], e->data, e->len);
-        }
+        lens[i] = a->entries[k + i].len;
     }
     uint64_t first = a->entries[k].index;
+    if (!raft_log_fits(r, first - 1, lens, n)) {
+        r->stats.log_full++;
+        return ORDO_ENOSPACE;
+    }
     /* The configuration changes only if its entry goes or a config entry comes; the check
      * keeps appends O(entries) instead of a scan of the log. */
     int conf_touched = first <= r->conf_index && r->conf_index != UINT64_MAX;
     if (first <= last) {
         raft_log_truncate(r, first);
     }
-    int rc = raft_log_reserve(r, n);
     for (uint32_t i = 0; i < n; i++) {
         const struct msg_entry *e = &a->entries[k + i];
-        if (rc < 0) {
-            mem_free(copies[i]);
-            continue;
-        }
         conf_touched |= e->type == MSG_ENTRY_CONFIG;
-        raft_log_push(r, e->term, e->type, copies[i], e->len);
+        raft_log_push(r, e->term, e->type, e->data, e->len);
     }
     if (conf_touched) {
         raft_conf_recompute(r);
     }
-    return rc;
+    return 0;
 }
 
 static int raft_on_append(struct raft *r, uint32_t from, const struct msg_append_entries *a)
@@ -1194,7 +1211,7 @@ static int raft_on_append(struct raft *r, uint32_t from, const struct msg_append
     }
     int rc = raft_append_store(r, a);
     if (rc < 0) {
-        return rc; /* dropped; the leader retransmits */
+        return rc; /* dropped, log unchanged; the leader retransmits */
     }
     uint64_t end = prev + a->n_entries;
     r->verified_index = raft_max(r->verified_index, end);
@@ -1645,23 +1662,16 @@ static int raft_tick(struct raft *r)
 
 /* ---------------------------------------------------------------- local events */
 
-/* Appends one entry as leader (owning a copy of data) and replicates it at once: the leader
- * writes its own log in parallel with the AppendEntries (10.2.1). */
+/* Appends one entry as leader (copying data into the arena) and replicates it at once: the
+ * leader writes its own log in parallel with the AppendEntries (10.2.1). ORDO_ENOSPACE when
+ * the fixed log is full (backpressure until a snapshot compacts it). */
 static int raft_leader_append(struct raft *r, uint8_t type, const uint8_t *data, uint32_t len)
 {
-    uint8_t *copy = NULL;
-    if (len > 0) {
-        copy = mem_alloc(len);
-        if (copy == NULL) {
-            return -ENOMEM;
-        }
-        memcpy(copy, data, len);
+    if (!raft_log_room(r, len)) {
+        r->stats.log_full++;
+        return ORDO_ENOSPACE;
     }
-    if (raft_log_reserve(r, 1) < 0) {
-        mem_free(copy);
-        return -ENOMEM;
-    }
-    raft_log_push(r, r->term, type, copy, len);
+    raft_log_push(r, r->term, type, data, len);
     r->proposed_index = raft_last(r);
     return 0;
 }
@@ -1679,8 +1689,13 @@ static int raft_propose(struct raft *r, const uint8_t *data, uint32_t len)
     if (len > 0 && data == NULL) {
         return -EINVAL;
     }
+    if (len > r->arena_cap / 2) {
+        r->stats.proposals_refused++;
+        return ORDO_ETOOBIG; /* could never be sure to fit beside the entries kept */
+    }
     int rc = raft_leader_append(r, MSG_ENTRY_BATCH, data, len);
     if (rc < 0) {
+        r->stats.proposals_refused++;
         return rc;
     }
     if (r->noop_index == UINT64_MAX) {
@@ -1691,8 +1706,9 @@ static int raft_propose(struct raft *r, const uint8_t *data, uint32_t len)
     return 0;
 }
 
-/* Lease read (6.4.1): the quorum acknowledged a heartbeat round sent less than a minimum
- * election timeout ago, so no other leader can exist yet (check-quorum keeps voters sticky). */
+/* Lease read (6.4.1): the quorum acknowledged a heartbeat round sent less than the lease
+ * (a minimum election timeout shortened for clock drift, raft_lease_ms) ago, so no other
+ * leader can exist yet (check-quorum keeps voters sticky). */
 static int raft_lease_valid(struct raft *r)
 {
     uint64_t v[MSG_NODES_MAX];
@@ -1712,7 +1728,7 @@ static int raft_lease_valid(struct raft *r)
     if (q == 0 || r->read_ctx - q >= RAFT_CTX_RING) {
         return 0;
     }
-    return r->now_ms < r->ctx_sent_ms[q % RAFT_CTX_RING] + r->cfg.election_timeout_ms;
+    return r->now_ms < r->ctx_sent_ms[q % RAFT_CTX_RING] + r->lease_ms;
 }
 
 /* ReadIndex (6.4): remember the commit index, confirm leadership with a heartbeat round,
@@ -1967,6 +1983,21 @@ static void raft_fix_sends(struct raft *r)
     }
 }
 
+/* A snapshot is due when the log holds snapshot_threshold_bytes past the last snapshot, or
+ * when the entries past it fill half the fixed log (slots or arena bytes): compacting them
+ * then frees room before proposals meet ORDO_ENOSPACE. */
+static int raft_snapshot_due(const struct raft *r)
+{
+    uint64_t since = raft_max(r->snap_index, r->log_base);
+    if (raft_cum_at(r, raft_last(r)) - raft_cum_at(r, since) >= r->cfg.snapshot_threshold_bytes) {
+        return 1;
+    }
+    if (raft_last(r) - since >= r->log_cap / 2) {
+        return 1;
+    }
+    return raft_apos_at(r, raft_last(r)) - raft_apos_at(r, since) >= r->arena_cap / 2;
+}
+
 static void raft_finish_log(struct raft *r, struct raft_update *up)
 {
     up->truncate_from = r->truncate_from;
@@ -1998,9 +2029,7 @@ static void raft_finish_log(struct raft *r, struct raft_update *up)
             up->n_committed = (uint32_t)(r->commit_index - first + 1);
         }
     }
-    uint64_t since = raft_max(r->snap_index, r->log_base);
-    up->snapshot_wanted =
-        raft_cum_at(r, raft_last(r)) - raft_cum_at(r, since) >= r->cfg.snapshot_threshold_bytes;
+    up->snapshot_wanted = (uint8_t)raft_snapshot_due(r);
 }
 
 static void raft_finish(struct raft *r, struct raft_update *up)
@@ -2085,6 +2114,16 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
 
 /* ---------------------------------------------------------------- create / destroy */
 
+/* Lease length (6.4.1): followers ignore candidates for a minimum election timeout after
+ * hearing from the leader, as measured by their own clocks; a follower clock running fast
+ * by the drift bound ends that wait early in the leader's time, so the leader's lease is the
+ * timeout divided by (1 + drift), less the fixed margin. 0 when nothing is left. */
+static uint64_t raft_lease_ms(const struct raft_config *c)
+{
+    uint64_t t = (uint64_t)c->election_timeout_ms * 1000000u / (1000000u + c->lease_drift_ppm);
+    return t > c->lease_margin_ms ? t - c->lease_margin_ms : 0;
+}
+
 static int raft_config_fill(struct raft_config *c)
 {
     if (c->id == MSG_NODE_NONE) {
@@ -2100,12 +2139,28 @@ static int raft_config_fill(struct raft_config *c)
     c->snapshot_chunk_bytes = c->snapshot_chunk_bytes ? c->snapshot_chunk_bytes : 8192;
     c->snapshot_threshold_bytes =
         c->snapshot_threshold_bytes ? c->snapshot_threshold_bytes : 64u << 20;
-    c->uncommitted_max = c->uncommitted_max ? c->uncommitted_max : 65536;
+    c->log_entries_max = c->log_entries_max ? c->log_entries_max : RAFT_LOG_ENTRIES_DEFAULT;
+    c->log_bytes_max = c->log_bytes_max ? c->log_bytes_max : RAFT_LOG_BYTES_DEFAULT;
+    uint32_t half = c->log_entries_max / 2;
+    c->uncommitted_max = c->uncommitted_max ? c->uncommitted_max : (half < 65536u ? half : 65536u);
+    c->lease_drift_ppm = c->lease_drift_ppm ? c->lease_drift_ppm : RAFT_LEASE_DRIFT_DEFAULT;
     if (c->heartbeat_ms >= c->election_timeout_ms || c->append_entries_max > MSG_ENTRIES_MAX) {
+        return ORDO_ECONFIG;
+    }
+    /* The fixed log must hold a full window of uncommitted entries next to the entries kept
+     * behind a snapshot, and one maximal AppendEntries must fit in the arena. */
+    if (c->log_entries_max < 2u * MSG_ENTRIES_MAX || c->uncommitted_max > half ||
+        c->snapshot_trailing > c->log_entries_max / 4) {
+        return ORDO_ECONFIG;
+    }
+    if (c->log_bytes_max < 4ull * c->append_bytes_max || c->log_bytes_max > RAFT_LOG_BYTES_MAX) {
         return ORDO_ECONFIG;
     }
     if (c->lease_reads && !c->check_quorum) {
         return ORDO_ECONFIG;
+    }
+    if (c->lease_reads && raft_lease_ms(c) == 0) {
+        return ORDO_ECONFIG; /* the drift bound and margin leave no lease at all */
     }
     return 0;
 }
@@ -2132,6 +2187,26 @@ static int raft_restore_valid(const struct raft_restore *rs)
     return 1;
 }
 
+/* Allocates the fixed log (start-up, STYLE.md section 2): the configured sizes, or twice
+ * what the recovered log needs when that is more, so a restart never fails for room. */
+static int raft_log_alloc(struct raft *r, const struct raft_restore *rs)
+{
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < rs->n_entries; i++) {
+        bytes += rs->entries[i].len;
+    }
+    r->log_cap = raft_max(r->cfg.log_entries_max, 2ull * rs->n_entries);
+    r->arena_cap = raft_max(r->cfg.log_bytes_max, 2 * bytes);
+    r->log = mem_alloc(r->log_cap * sizeof(*r->log));
+    r->cum = mem_alloc(r->log_cap * sizeof(*r->cum));
+    r->apos = mem_alloc(r->log_cap * sizeof(*r->apos));
+    r->arena = mem_alloc(r->arena_cap);
+    if (r->log == NULL || r->cum == NULL || r->apos == NULL || r->arena == NULL) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int raft_restore_load(struct raft *r, const struct raft_restore *rs)
 {
     r->term = rs->term;
@@ -2144,7 +2219,7 @@ static int raft_restore_load(struct raft *r, const struct raft_restore *rs)
     r->snap_config = rs->snapshot_config;
     r->commit_index = rs->snapshot_index;
     r->snap_data = mem_alloc(rs->snapshot_len);
-    if (r->snap_data == NULL || raft_log_reserve(r, rs->n_entries) < 0) {
+    if (r->snap_data == NULL || raft_log_alloc(r, rs) < 0) {
         return -ENOMEM;
     }
     r->snap_len = rs->snapshot_len;
@@ -2153,14 +2228,8 @@ static int raft_restore_load(struct raft *r, const struct raft_restore *rs)
     }
     for (uint32_t i = 0; i < rs->n_entries; i++) {
         const struct msg_entry *e = &rs->entries[i];
-        uint8_t *copy = NULL;
-        if (e->len > 0 && (copy = mem_alloc(e->len)) == NULL) {
-            return -ENOMEM;
-        }
-        if (e->len > 0) {
-            memcpy(copy, e->data, e->len);
-        }
-        raft_log_push(r, e->term, e->type, copy, e->len);
+        ORDO_ASSERT(raft_log_room(r, e->len)); /* sized above */
+        raft_log_push(r, e->term, e->type, e->data, e->len);
     }
     r->durable_index = raft_last(r);
     r->conf_index = UINT64_MAX; /* forces raft_conf_recompute to install one */
@@ -2181,12 +2250,16 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *rs, st
         return -ENOMEM;
     }
     r->cfg = c;
+    r->lease_ms = raft_lease_ms(&c);
     r->prng = c.prng_seed;
     r->now_ms = rs->now_ms;
     r->role = RAFT_FOLLOWER;
     r->pending = mem_calloc(RAFT_READS_MAX, sizeof(*r->pending));
     r->ready = mem_calloc(RAFT_READS_MAX + 1, sizeof(*r->ready));
-    if (r->pending == NULL || r->ready == NULL || raft_restore_load(r, rs) < 0) {
+    r->sends = mem_calloc(RAFT_SENDS_MAX, sizeof(*r->sends));
+    r->sends_cap = RAFT_SENDS_MAX;
+    if (r->pending == NULL || r->ready == NULL || r->sends == NULL ||
+        raft_restore_load(r, rs) < 0) {
         raft_destroy(r);
         return -ENOMEM;
     }
@@ -2201,9 +2274,10 @@ void raft_destroy(struct raft *r)
     if (r == NULL) {
         return;
     }
-    raft_log_reset(r, 0, 0);
     mem_free(r->log);
     mem_free(r->cum);
+    mem_free(r->apos);
+    mem_free(r->arena);
     mem_free(r->snap_data);
     mem_free(r->rcv_data);
     mem_free(r->pending);

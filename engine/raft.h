@@ -46,7 +46,8 @@ struct raft_config {
                                         * 0 = default (64 MiB) */
     uint32_t snapshot_trailing;        /* entries kept behind a snapshot for slow followers */
     uint32_t uncommitted_max;          /* leader refuses proposals (ORDO_ENOSPACE) past this
-                                        * many uncommitted entries. 0 = default (65536) */
+                                        * many uncommitted entries. 0 = default (65536, at most
+                                        * log_entries_max / 2) */
     uint8_t pre_vote;                  /* 1: pre-vote (9.6). Recommended. */
     uint8_t check_quorum;              /* 1: leader steps down without a quorum for an election
                                         * timeout (6.2). Servers that heard from a leader within
@@ -54,7 +55,25 @@ struct raft_config {
                                         * (4.2.3, 9.6) */
     uint8_t lease_reads;               /* 1: opt in to lease reads (6.4.1); requires check_quorum
                                         * and bounded clock drift. 0: ReadIndex with a round. */
+    /* The fixed in-memory log, allocated once by raft_create (never on the data path): a full
+     * log refuses proposals with ORDO_ENOSPACE and drops AppendEntries (the leader resends)
+     * until a snapshot compacts it; update.snapshot_wanted asks for one at half full. */
+    uint32_t log_entries_max; /* entries held in memory. 0 = default (RAFT_LOG_ENTRIES_DEFAULT);
+                               * >= 128, >= 2 * uncommitted_max, >= 4 * snapshot_trailing */
+    uint64_t log_bytes_max;   /* entry data bytes held in memory (one ring).
+                               * 0 = default (RAFT_LOG_BYTES_DEFAULT); >= 4 * append_bytes_max */
+    /* Lease reads only: the lease is election_timeout_ms / (1 + lease_drift_ppm / 1e6) minus
+     * lease_margin_ms, counted from the sending of the heartbeat round a quorum answered
+     * (6.4.1). ORDO_ECONFIG when nothing is left. */
+    uint32_t lease_drift_ppm; /* clock rate bound between servers, parts per million.
+                               * 0 = default (RAFT_LEASE_DRIFT_DEFAULT) */
+    uint32_t lease_margin_ms; /* fixed amount taken off the lease (e.g. a scheduling stall) */
 };
+
+#define RAFT_LOG_ENTRIES_DEFAULT (1u << 18)
+#define RAFT_LOG_BYTES_DEFAULT (64ull << 20)
+#define RAFT_LOG_BYTES_MAX (1ull << 40)
+#define RAFT_LEASE_DRIFT_DEFAULT 10000u /* 1 %: far above quartz, covers NTP slewing */
 
 /* State the caller recovered from its durable storage, handed to raft_create. Everything is
  * borrowed for the call only; the core copies what it keeps. */
@@ -116,8 +135,8 @@ struct raft_event {
             uint64_t len; /* the core copies the bytes to send InstallSnapshot */
         } snapshot_taken;
         struct {
-            const uint8_t *data; /* opaque batch bytes (copied) */
-            uint32_t len;
+            const uint8_t *data; /* opaque batch bytes (copied into the log's arena) */
+            uint32_t len;        /* <= log_bytes_max / 2 */
         } propose;
         struct {
             uint64_t id; /* caller-chosen id, echoed in update.reads */
@@ -261,6 +280,7 @@ struct raft_stats {
     uint64_t snapshots_sent;   /* InstallSnapshot completions */
     uint64_t snapshots_installed;
     uint64_t proposals_refused;
+    uint64_t log_full; /* proposals or AppendEntries refused: the fixed log was full */
 };
 
 /* Deliberately broken protocol variants, for the checker tests (tests/sim). All off by
@@ -281,7 +301,9 @@ struct raft_stats {
 struct raft;
 
 /* Creates a core from its configuration and recovered state (both borrowed for the call).
- * Starts as a follower with an election timer drawn from the PRNG. Control plane only.
+ * Starts as a follower with an election timer drawn from the PRNG. Control plane only: it
+ * allocates the fixed log (log_entries_max and log_bytes_max, or twice the recovered log when
+ * that is larger, so a restart never lacks room); steps allocate only for snapshots.
  * Returns 0 and *out, ORDO_ECONFIG for an invalid config or restore (inconsistent indices,
  * more than MSG_NODES_MAX servers, ...) or -ENOMEM. */
 ORDO_API int raft_create(const struct raft_config *cfg, const struct raft_restore *rs,
@@ -294,7 +316,10 @@ ORDO_API void raft_destroy(struct raft *r);
  * duties). The core must be driven by one thread at a time. Returns 0, or for a refused
  * event (the update is still valid and must be handled):
  *  ORDO_ENOTLEADER  propose / read / change / transfer on a non-leader, or during a transfer;
- *  ORDO_ENOSPACE    propose beyond uncommitted_max; read with 1024 reads pending;
+ *  ORDO_ENOSPACE    propose beyond uncommitted_max or with the fixed log full (retry after
+ *                   the next snapshot: backpressure); read with 1024 reads pending;
+ *                   an AppendEntries the full log cannot hold (dropped, log unchanged);
+ *  ORDO_ETOOBIG     propose of more than log_bytes_max / 2 bytes;
  *  -EBUSY           change while another change is uncommitted or before the leader's no-op
  *                   is committed; transfer while one is running;
  *  -EAGAIN          promote of a learner that lacks committed entries (retry later);

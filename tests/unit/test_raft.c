@@ -995,6 +995,87 @@ Test(raft, no_lease_reads_after_timeout_now)
     cl_fini();
 }
 
+/* A 3-node cluster with lease reads and the given drift bound and margin, led by node 1,
+ * whose latest heartbeat round, sent at the returned time, every follower answered. */
+static uint64_t cl_lease_cluster(uint32_t drift_ppm, uint32_t margin_ms)
+{
+    memset(&cl, 0, sizeof(cl));
+    for (uint32_t i = 1; i <= 3; i++) {
+        struct raft_config c = cl_cfg(i);
+        c.lease_reads = 1;
+        c.lease_drift_ppm = drift_ppm;
+        c.lease_margin_ms = margin_ms;
+        struct raft_restore rs = {0};
+        rs.bootstrap = cl_conf(3);
+        cl_start(i, &c, &rs);
+    }
+    cl_elect(1);
+    cl_run(3 * HEARTBEAT_MS);
+    cl.now += HEARTBEAT_MS;
+    cl_tick(1); /* the heartbeat is due: a new round leaves now */
+    uint64_t sent = cl.now;
+    cl_deliver();
+    return sent;
+}
+
+Test(raft, lease_read_ends_early_by_the_drift_bound)
+{
+    /* 25 %: the lease is 100 / 1.25 = 80 ms, not the 100 ms election timeout. */
+    uint64_t sent = cl_lease_cluster(250000, 0);
+    cl.now = sent + 79;
+    cr_assert_eq(cl_read(1, 1), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1, "within the shortened lease: served at once");
+    cl.now = sent + 81;
+    cr_assert_eq(cl_read(1, 2), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1, "past the shortened lease: no lease read");
+    cl_deliver(); /* ReadIndex: the heartbeat round confirms leadership */
+    cr_assert_eq(cl.n[1].n_reads, 2);
+    cr_assert_eq(cl.n[1].reads_id[1], 2);
+    cr_assert_eq(cl.n[1].reads_status[1], 0);
+    cr_assert_eq(cl.n[1].reads_index[1], 1);
+    cl_fini();
+}
+
+Test(raft, lease_read_default_drift_keeps_most_of_the_timeout)
+{
+    uint64_t sent = cl_lease_cluster(0, 0); /* default 1 %: 100 / 1.01 = 99 ms */
+    cl.now = sent + 98;
+    cr_assert_eq(cl_read(1, 1), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1);
+    cl.now = sent + 99;
+    cr_assert_eq(cl_read(1, 2), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1, "the lease ends before the election timeout");
+    cl_fini();
+}
+
+Test(raft, lease_margin_shortens_the_lease_further)
+{
+    uint64_t sent = cl_lease_cluster(0, 30); /* 99 - 30 = 69 ms */
+    cl.now = sent + 68;
+    cr_assert_eq(cl_read(1, 1), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1);
+    cl.now = sent + 70;
+    cr_assert_eq(cl_read(1, 2), 0);
+    cr_assert_eq(cl.n[1].n_reads, 1, "past lease minus margin: ReadIndex");
+    cl_deliver();
+    cr_assert_eq(cl.n[1].n_reads, 2);
+    cl_fini();
+}
+
+Test(raft, lease_with_nothing_left_is_a_config_error)
+{
+    struct raft *r = NULL;
+    struct raft_restore rs = {0};
+    rs.bootstrap = cl_conf(1);
+    struct raft_config c = cl_cfg(1);
+    c.lease_reads = 1;
+    c.lease_margin_ms = ELECTION_MS;
+    cr_assert_eq(raft_create(&c, &rs, &r), ORDO_ECONFIG);
+    c.lease_reads = 0; /* the margin only matters to lease reads */
+    cr_assert_eq(raft_create(&c, &rs, &r), 0);
+    raft_destroy(r);
+}
+
 /* ------------------------------------------------------------------ misc */
 
 Test(raft, single_node_commits_after_own_persist)
@@ -1147,26 +1228,174 @@ Test(raft, create_fails_cleanly_at_every_allocation)
     cr_assert(ok);
 }
 
-Test(raft, allocation_failures_lose_no_safety_and_progress_resumes)
+Test(raft, data_path_never_allocates)
 {
     cl_init(3);
     cl_elect(1);
     cl_run(3 * HEARTBEAT_MS);
-    mem_fault_set(0, -1); /* every allocation fails */
-    cr_assert_eq(cl_propose(1, "x"), -ENOMEM);
-    cr_assert_eq(raft_last_index(cl.n[1].r), 1, "a failed proposal leaves no trace");
-    mem_fault_set(-1, 0);
-    cr_assert_eq(cl_propose(1, "y"), 0);
-    /* Followers cannot store it: they drop the AppendEntries and the leader retransmits. */
-    mem_fault_set(0, -1);
+    mem_fault_set(0, -1); /* every allocation through mem_ fails from here on */
+    cr_assert_eq(cl_propose(1, "x"), 0, "proposals copy into the fixed arena");
+    cl_run(4 * HEARTBEAT_MS);
+    cr_assert_eq(cl_read(1, 1), 0);
     cl_deliver();
     mem_fault_set(-1, 0);
-    cr_assert_eq(raft_commit_index(cl.n[1].r), 1);
-    cl_run(4 * HEARTBEAT_MS);
     for (uint32_t i = 1; i <= 3; i++) {
         cr_assert_eq(raft_commit_index(cl.n[i].r), 2, "node %u", i);
     }
+    cr_assert_eq(cl.n[1].n_reads, 1);
     cl_fini();
+}
+
+/* ------------------------------------------------------------------ fixed log */
+
+/* Founding voters 1..n with their own log sizes (0 = default). */
+static void cl_init_log(uint32_t n, const uint32_t *entries, const uint64_t *bytes)
+{
+    memset(&cl, 0, sizeof(cl));
+    for (uint32_t i = 1; i <= n; i++) {
+        struct raft_config c = cl_cfg(i);
+        c.log_entries_max = entries[i - 1];
+        c.log_bytes_max = bytes[i - 1];
+        struct raft_restore rs = {0};
+        rs.bootstrap = cl_conf(n);
+        cl_start(i, &c, &rs);
+    }
+}
+
+static void cl_snapshot(uint32_t id)
+{
+    struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = cl.now};
+    ev.u.snapshot_taken.index = raft_commit_index(cl.n[id].r);
+    ev.u.snapshot_taken.data = (const uint8_t *)"s";
+    ev.u.snapshot_taken.len = 1;
+    cr_assert_eq(cl_step(id, &ev), 0);
+}
+
+static int cl_propose_fill(uint32_t id, uint32_t len, uint8_t byte)
+{
+    static uint8_t buf[20000];
+    cr_assert(len <= sizeof(buf));
+    memset(buf, byte, len);
+    struct raft_event ev = {.type = RAFT_EV_PROPOSE, .now_ms = cl.now};
+    ev.u.propose.data = buf;
+    ev.u.propose.len = len;
+    return cl_step(id, &ev);
+}
+
+Test(raft, full_log_refuses_proposals_until_a_snapshot)
+{
+    static const uint32_t ents[3] = {128, 128, 128};
+    static const uint64_t bytes[3] = {0, 0, 0};
+    cl_init_log(3, ents, bytes);
+    cl_elect(1);
+    int rc = 0;
+    uint32_t k = 0;
+    while (k < 1000 && (rc = cl_propose(1, "cmd")) == 0) {
+        cl_deliver();
+        k++;
+    }
+    cr_assert_eq(rc, ORDO_ENOSPACE);
+    cr_assert_eq(raft_last_index(cl.n[1].r), 128, "every slot used, none more");
+    cr_assert_gt(raft_stats_get(cl.n[1].r)->log_full, 0);
+    for (uint32_t i = 1; i <= 3; i++) {
+        cl_snapshot(i);
+    }
+    cr_assert_eq(cl_propose(1, "after"), 0, "the snapshot freed room");
+    cl_run(2 * HEARTBEAT_MS);
+    cr_assert_eq(raft_commit_index(cl.n[3].r), 129);
+    cl_fini();
+}
+
+Test(raft, arena_wraps_and_keeps_every_entry_intact)
+{
+    static const uint32_t ents[3] = {0, 0, 0};
+    static const uint64_t bytes[3] = {32768, 32768, 32768};
+    cl_init_log(3, ents, bytes);
+    cl_elect(1);
+    uint32_t proposed = 0;
+    for (uint32_t round = 0; round < 4; round++) {
+        int rc = 0;
+        while (proposed < 1000 && (rc = cl_propose_fill(1, 1000, (uint8_t)proposed)) == 0) {
+            cl_deliver();
+            proposed++;
+        }
+        cr_assert_eq(rc, ORDO_ENOSPACE, "round %u", round);
+        /* Entries 2.. hold proposals 0..: each must read back as written, across the wrap. */
+        for (uint64_t i = raft_first_index(cl.n[2].r); i <= raft_last_index(cl.n[2].r); i++) {
+            struct msg_entry e;
+            cr_assert_eq(raft_entry_get(cl.n[2].r, i, &e), 0);
+            if (e.type == MSG_ENTRY_NOOP) {
+                continue;
+            }
+            cr_assert_eq(e.len, 1000);
+            for (uint32_t b = 0; b < e.len; b++) {
+                cr_assert_eq(e.data[b], (uint8_t)(i - 2), "entry %lu byte %u", i, b);
+            }
+        }
+        for (uint32_t i = 1; i <= 3; i++) {
+            cl_snapshot(i);
+        }
+    }
+    cr_assert_gt(proposed, 3 * 32768 / 1000, "the ring was reused");
+    cr_assert_eq(cl_propose_fill(1, 16385, 0), ORDO_ETOOBIG);
+    cl_fini();
+}
+
+Test(raft, follower_with_full_log_drops_entries_then_catches_up)
+{
+    static const uint32_t ents[3] = {0, 0, 128};
+    static const uint64_t bytes[3] = {0, 0, 0};
+    cl_init_log(3, ents, bytes);
+    cl_elect(1);
+    for (uint32_t i = 0; i < 200; i++) {
+        cr_assert_eq(cl_propose(1, "cmd"), 0);
+        cl_deliver();
+    }
+    cr_assert_eq(raft_commit_index(cl.n[1].r), 201, "nodes 1 and 2 are a majority");
+    cr_assert_eq(raft_last_index(cl.n[3].r), 128, "node 3 stores what fits, atomically");
+    cr_assert_gt(raft_stats_get(cl.n[3].r)->log_full, 0);
+    cl_snapshot(3);
+    cl_run(4 * HEARTBEAT_MS);
+    cr_assert_eq(raft_commit_index(cl.n[3].r), 201, "the leader resent what was dropped");
+    cl_fini();
+}
+
+Test(raft, restore_larger_than_the_configured_log_still_loads)
+{
+    static struct msg_entry es[300];
+    for (uint32_t i = 0; i < 300; i++) {
+        es[i] = (struct msg_entry){.term = 1,
+                                   .index = i + 1,
+                                   .type = MSG_ENTRY_BATCH,
+                                   .len = 3,
+                                   .data = (const uint8_t *)"abc"};
+    }
+    memset(&cl, 0, sizeof(cl));
+    struct raft_config c = cl_cfg(1);
+    c.log_entries_max = 128;
+    struct raft_restore rs = {.term = 1, .n_entries = 300, .entries = es};
+    rs.bootstrap = cl_conf(1);
+    cl_start(1, &c, &rs);
+    cr_assert_eq(raft_last_index(cl.n[1].r), 300);
+    cl_fini();
+}
+
+Test(raft, log_sizes_are_validated)
+{
+    struct raft *r = NULL;
+    struct raft_restore rs = {0};
+    rs.bootstrap = cl_conf(1);
+    struct raft_config c = cl_cfg(1);
+    c.log_entries_max = 64;
+    cr_assert_eq(raft_create(&c, &rs, &r), ORDO_ECONFIG, "fewer slots than one AppendEntries");
+    c = cl_cfg(1);
+    c.log_entries_max = 1024;
+    c.uncommitted_max = 600;
+    cr_assert_eq(raft_create(&c, &rs, &r), ORDO_ECONFIG, "uncommitted entries need half");
+    c = cl_cfg(1);
+    c.log_bytes_max = 4096;
+    cr_assert_eq(raft_create(&c, &rs, &r), ORDO_ECONFIG, "smaller than 4 AppendEntries");
+    cr_assert_null(r);
 }
 
 static void time_backwards(void)
