@@ -1689,9 +1689,18 @@ static int raft_propose(struct raft *r, const uint8_t *data, uint32_t len)
     if (len > 0 && data == NULL) {
         return -EINVAL;
     }
-    if (len > r->arena_cap / 2) {
+    if (len > r->arena_cap / 4) {
         r->stats.proposals_refused++;
         return ORDO_ETOOBIG; /* could never be sure to fit beside the entries kept */
+    }
+    /* Uncommitted bytes stay within a quarter of the arena: with the quarter kept behind a
+     * snapshot (raft_compact_point) and a snapshot asked for at half, every follower with the
+     * same arena can always take the leader's entries once it compacts what is committed. */
+    uint64_t from = raft_max(r->commit_index, r->log_base);
+    if (raft_cum_at(r, raft_last(r)) - raft_cum_at(r, from) + len > r->arena_cap / 4) {
+        r->stats.proposals_refused++;
+        r->stats.log_full++;
+        return ORDO_ENOSPACE;
     }
     int rc = raft_leader_append(r, MSG_ENTRY_BATCH, data, len);
     if (rc < 0) {
@@ -1882,6 +1891,25 @@ static int raft_conf_at(const struct raft *r, uint64_t index, struct msg_config 
     return ORDO_ENOTFOUND;
 }
 
+/* Where compaction after a snapshot at index stops: snapshot_trailing entries stay behind it
+ * for followers that are only a little behind, but in at most a quarter of the arena, so the
+ * kept entries can never fill the fixed log that only further snapshots could empty. */
+static uint64_t raft_compact_point(const struct raft *r, uint64_t index)
+{
+    uint64_t upto = r->log_base;
+    if (index > r->log_base + r->cfg.snapshot_trailing) {
+        upto = index - r->cfg.snapshot_trailing;
+    }
+    uint64_t kept_max = r->arena_cap / 4;
+    for (uint32_t i = 0; i < r->cfg.snapshot_trailing && upto < index; i++) {
+        if (raft_apos_at(r, index) - raft_apos_at(r, upto) <= kept_max) {
+            break;
+        }
+        upto++;
+    }
+    return upto;
+}
+
 /* Compaction (5.1): the caller snapshotted its state at index; keep snapshot_trailing
  * entries behind it for followers that are only a little behind. */
 static int raft_snapshot_taken(struct raft *r, uint64_t index, const uint8_t *data, uint64_t len)
@@ -1909,9 +1937,7 @@ static int raft_snapshot_taken(struct raft *r, uint64_t index, const uint8_t *da
     r->snap_index = index;
     r->snap_config = c;
     ORDO_ASSERT(r->snap_term > 0);
-    if (index > r->log_base + r->cfg.snapshot_trailing) {
-        raft_log_compact(r, index - r->cfg.snapshot_trailing);
-    }
+    raft_log_compact(r, raft_compact_point(r, index));
     return 0;
 }
 

@@ -44,7 +44,8 @@ struct raft_config {
     uint64_t snapshot_threshold_bytes; /* set update.snapshot_wanted once the log holds this
                                         * many data bytes past the last snapshot.
                                         * 0 = default (64 MiB) */
-    uint32_t snapshot_trailing;        /* entries kept behind a snapshot for slow followers */
+    uint32_t snapshot_trailing;        /* entries kept behind a snapshot for slow followers
+                                        * (at most log_bytes_max / 4 of data) */
     uint32_t uncommitted_max;          /* leader refuses proposals (ORDO_ENOSPACE) past this
                                         * many uncommitted entries. 0 = default (65536, at most
                                         * log_entries_max / 2) */
@@ -136,7 +137,7 @@ struct raft_event {
         } snapshot_taken;
         struct {
             const uint8_t *data; /* opaque batch bytes (copied into the log's arena) */
-            uint32_t len;        /* <= log_bytes_max / 2 */
+            uint32_t len;        /* <= log_bytes_max / 4 */
         } propose;
         struct {
             uint64_t id; /* caller-chosen id, echoed in update.reads */
@@ -316,10 +317,11 @@ ORDO_API void raft_destroy(struct raft *r);
  * duties). The core must be driven by one thread at a time. Returns 0, or for a refused
  * event (the update is still valid and must be handled):
  *  ORDO_ENOTLEADER  propose / read / change / transfer on a non-leader, or during a transfer;
- *  ORDO_ENOSPACE    propose beyond uncommitted_max or with the fixed log full (retry after
- *                   the next snapshot: backpressure); read with 1024 reads pending;
- *                   an AppendEntries the full log cannot hold (dropped, log unchanged);
- *  ORDO_ETOOBIG     propose of more than log_bytes_max / 2 bytes;
+ *  ORDO_ENOSPACE    propose beyond uncommitted_max entries or log_bytes_max / 4 uncommitted
+ *                   bytes, or with the fixed log full (retry after commits or the next
+ *                   snapshot: backpressure); read with 1024 reads pending; an
+ *                   AppendEntries the full log cannot hold (dropped, log unchanged);
+ *  ORDO_ETOOBIG     propose of more than log_bytes_max / 4 bytes;
  *  -EBUSY           change while another change is uncommitted or before the leader's no-op
  *                   is committed; transfer while one is running;
  *  -EAGAIN          promote of a learner that lacks committed entries (retry later);

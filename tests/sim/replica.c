@@ -494,7 +494,9 @@ static void replica_handle(struct world *w, struct world_replica *rep, const str
 int replica_step(struct world *w, struct world_replica *rep, const struct raft_event *ev)
 {
     struct raft_update up;
+    uint64_t full = raft_stats_get(rep->raft)->log_full;
     int rc = raft_step(rep->raft, ev, &up);
+    w->count.log_full += raft_stats_get(rep->raft)->log_full - full;
     if (rc == -ENOMEM) {
         world_fail(w, "replica %u: raft_step out of memory", rep->id);
     }
@@ -519,6 +521,9 @@ static int replica_create_core(struct world *w, struct world_replica *rep,
         .pre_vote = 1,
         .check_quorum = 1,
         .lease_reads = w->p.lease_reads,
+        .log_entries_max = w->p.log_entries,
+        .log_bytes_max = w->p.log_bytes,
+        .append_bytes_max = w->p.append_bytes,
     };
     struct raft_restore rs = {
         .now_ms = w->now,

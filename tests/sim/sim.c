@@ -755,6 +755,21 @@ static void sim_profile(struct world_params *p, struct rng *r)
     p->partition_ppm = (uint32_t)rng_range(r, 30000, 150000);
 }
 
+/* The core's fixed log: one seed in four gets a tiny one, so full logs, ORDO_ENOSPACE
+ * backpressure, snapshots forced by room and the arena's wrap happen often. Drawn from the
+ * seed, not the world's PRNG, so the rest of every run stays what it was. */
+static void sim_log_size(struct world_params *p, uint64_t seed)
+{
+    uint64_t x = world_mix(seed, 0x106a7e4au);
+    static const uint32_t entries[] = {128, 256, 4096};
+    static const uint64_t bytes[] = {512, 1024, 1u << 20}; /* commands: < 128 bytes */
+    uint32_t k = (x & 3) == 0 ? (uint32_t)((x >> 2) % 2) : 2;
+    p->log_entries = entries[k];
+    p->log_bytes = bytes[(x >> 8) % 2 == 0 ? k : 2];
+    /* A tiny arena needs small AppendEntries (it must hold four). */
+    p->append_bytes = p->log_bytes < 8192 ? 64 : 0;
+}
+
 static void sim_params(struct world *w)
 {
     struct world_params *p = &w->p;
@@ -779,6 +794,7 @@ static void sim_params(struct world *w)
     p->sessions_max = rng_below(r, 4) || sim_sessions == 0 ? 1024 : few;
     p->sessions_max = sim_sessions > 1 ? sim_sessions : p->sessions_max;
     p->lease_reads = rng_below(r, 4) == 0;
+    sim_log_size(p, w->seed);
 }
 
 static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
@@ -802,9 +818,11 @@ static int sim_init(struct world *w, uint64_t seed, uint32_t nodes, int trace)
     w->trace = trace;
     world_trace(w,
                 "seed %" PRIu64 ": %u nodes, %u clients, fault phase %" PRIu64
-                " ms, disk sync <= %u ms, snapshot every %" PRIu64 " bytes, %u sessions, leases %u",
+                " ms, disk sync <= %u ms, snapshot every %" PRIu64 " bytes, %u sessions, leases %u"
+                ", log %u entries / %" PRIu64 " bytes",
                 seed, w->p.nodes, w->p.clients, w->p.fault_ms, w->p.disk_max_ms,
-                w->p.snapshot_bytes, w->p.sessions_max, w->p.lease_reads);
+                w->p.snapshot_bytes, w->p.sessions_max, w->p.lease_reads, w->p.log_entries,
+                w->p.log_bytes);
     for (uint32_t id = 1; id <= w->p.nodes; id++) {
         w->r[id].id = id;
         w->r[id].member = 1;
@@ -1177,9 +1195,10 @@ static int sim_many(const struct sim_opts *o, struct sim_stats *st)
     printf("sim: covered %" PRIu64 " crashes, %" PRIu64 " leaderships, %" PRIu64
            " snapshots taken, %" PRIu64 " installed, %" PRIu64 " configurations committed, %" PRIu64
            " transfers, %" PRIu64 " disk errors, %" PRIu64 " peer digests compared, %" PRIu64
-           " ReadIndex reads, %" PRIu64 " expired sessions, %" PRIu64 " messages\n",
+           " ReadIndex reads, %" PRIu64 " expired sessions, %" PRIu64 " messages, %" PRIu64
+           " full-log refusals\n",
            k->crashes, k->leaders, k->snaps_taken, k->snaps_installed, k->configs, k->transfers,
-           k->disk_errors, k->digests, k->reads, k->expired, k->msgs);
+           k->disk_errors, k->digests, k->reads, k->expired, k->msgs, k->log_full);
     printf("sim: liveness: leader within %" PRIu64 " ms and every pending op done within %" PRIu64
            " ms of the faults stopping (worst seed)\n",
            k->leader_ms_max, k->complete_ms_max);

@@ -155,6 +155,9 @@ struct world_params {
     uint8_t twin;              /* disks on drivers/disk/sim_disk (else the minimal model) */
     uint8_t lease_reads;       /* leader leases for reads (6.4.1): clocks here are perfect */
     uint32_t window;           /* entries in flight per follower */
+    uint32_t log_entries;      /* the core's fixed log: entry slots and arena bytes */
+    uint64_t log_bytes;
+    uint32_t append_bytes; /* entry bytes per AppendEntries (0 = the core's default) */
 };
 
 struct world {
@@ -202,6 +205,7 @@ struct world {
         uint64_t msgs;
         uint64_t digests;         /* digests received from peers and compared */
         uint64_t disk_errors;     /* injected disk errors that fail-stopped a replica */
+        uint64_t log_full;        /* proposals or appends refused: a core's fixed log was full */
         uint64_t leader_ms_max;   /* liveness: longest wait for a leader after the faults */
         uint64_t complete_ms_max; /* liveness: longest wait for every pending op */
     } count;

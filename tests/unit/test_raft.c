@@ -1337,7 +1337,7 @@ Test(raft, arena_wraps_and_keeps_every_entry_intact)
         }
     }
     cr_assert_gt(proposed, 3 * 32768 / 1000, "the ring was reused");
-    cr_assert_eq(cl_propose_fill(1, 16385, 0), ORDO_ETOOBIG);
+    cr_assert_eq(cl_propose_fill(1, 8193, 0), ORDO_ETOOBIG);
     cl_fini();
 }
 
