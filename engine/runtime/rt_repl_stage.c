@@ -370,7 +370,10 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
     rt_audit_received(rp, up);
     rp->next_tick_ms = up->next_timeout_ms;
     uint64_t every = rp->rt->conf->replica.snapshot_entries;
-    if (every != 0 && rp->applied >= rp->snap_index + every && rp->rt->failed == 0) {
+    /* The core asks too (snapshot_wanted) once its fixed log is half full: without that
+     * snapshot a full log would refuse every proposal for good. */
+    int wanted = up->snapshot_wanted && rp->applied > rp->snap_index;
+    if ((wanted || (every != 0 && rp->applied >= rp->snap_index + every)) && rp->rt->failed == 0) {
         struct raft_update up2;
         if (rt_repl_snapshot(rp, &up2) == 1) {
             rt_repl_handle(rp, &up2);
