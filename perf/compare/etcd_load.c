@@ -1,7 +1,6 @@
 /* etcd_load: closed-loop PUT load on etcd 3.4 through its gRPC-gateway JSON API
  * (POST /v3/kv/put, base64 key and value) over HTTP/1.1 keep-alive: N connections, one
  * request in flight on each, epoll; prints throughput and p50/p99/p99.9 (perf/compare). */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
