@@ -115,7 +115,8 @@ for spec in "3replicas|lw 2|3 replicas" "1replica|dt 2|1 replica"; do
     done
 done
 PLOT="plot $PLOT"
-for term in "svg size 900,560 dynamic font 'sans,12'" "pngcairo size 900,560 font 'sans,10'"; do
+for term in "svg size 900,560 dynamic noenhanced font 'sans,12'" \
+    "pngcairo size 900,560 noenhanced font 'sans,10'"; do
     ext=$([ "${term%% *}" = svg ] && echo svg || echo png)
     gnuplot <<GP
 set terminal $term
