@@ -146,6 +146,8 @@ static struct raft_config cl_cfg(uint32_t id)
     c.pre_vote = 1;
     c.check_quorum = 1;
     c.snapshot_chunk_bytes = 4096;
+    c.log_entries_max = 4096; /* a small fixed log: creates stay cheap under MALLOC_PERTURB_ */
+    c.log_bytes_max = 1u << 20;
     return c;
 }
 
@@ -1278,14 +1280,14 @@ Test(raft, data_path_never_allocates)
 
 /* ------------------------------------------------------------------ fixed log */
 
-/* Founding voters 1..n with their own log sizes (0 = default). */
+/* Founding voters 1..n with their own log sizes (0 = cl_cfg's). */
 static void cl_init_log(uint32_t n, const uint32_t *entries, const uint64_t *bytes)
 {
     memset(&cl, 0, sizeof(cl));
     for (uint32_t i = 1; i <= n; i++) {
         struct raft_config c = cl_cfg(i);
-        c.log_entries_max = entries[i - 1];
-        c.log_bytes_max = bytes[i - 1];
+        c.log_entries_max = entries[i - 1] ? entries[i - 1] : c.log_entries_max;
+        c.log_bytes_max = bytes[i - 1] ? bytes[i - 1] : c.log_bytes_max;
         struct raft_restore rs = {0};
         rs.bootstrap = cl_conf(n);
         cl_start(i, &c, &rs);

@@ -276,6 +276,10 @@ static struct raft_config sc_cfg(uint32_t id)
     c.pre_vote = sc.no_pre_vote ? 0 : 1;
     c.check_quorum = 1;
     c.snapshot_chunk_bytes = 4096;
+    /* Small fixed logs: these scenarios restart cores thousands of times, and the default
+     * 64 MiB ring would be filled at every create when meson sets MALLOC_PERTURB_. */
+    c.log_entries_max = 4096;
+    c.log_bytes_max = 1u << 20;
     return c;
 }
 
