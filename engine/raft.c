@@ -2245,6 +2245,12 @@ static int raft_log_alloc(struct raft *r, const struct raft_restore *rs)
     if (r->log == NULL || r->cum == NULL || r->apos == NULL || r->arena == NULL) {
         return -ENOMEM;
     }
+    /* Touch every page now: the memory is committed at start-up, and the data path never
+     * takes a page fault on a first pass through the ring. */
+    memset(r->log, 0, r->log_cap * sizeof(*r->log));
+    memset(r->cum, 0, r->log_cap * sizeof(*r->cum));
+    memset(r->apos, 0, r->log_cap * sizeof(*r->apos));
+    memset(r->arena, 0, r->arena_cap);
     return 0;
 }
 
