@@ -48,6 +48,11 @@ static void cluster(uint32_t n, uint8_t role, uint32_t leader)
     cr_assert(g_rp != NULL);
     g_rp->rt = &g_rt;
     g_rt.repl = g_rp;
+    g_rp->member.conf.n = n; /* every node a voter */
+    for (uint32_t i = 0; i < n; i++) {
+        g_rp->member.conf.servers[i].id = i + 1;
+        g_rp->member.conf.servers[i].role = MSG_ROLE_VOTER;
+    }
     g_rp->role = role;
     g_rp->leader = leader;
     g_rp->now_ms = 1000;
