@@ -7,6 +7,9 @@
 #         vl_cli ARGS (ordo-cli against replica 1); vl_counter I NAME (telemetry);
 #         vl_spawn/vl_wait_log/vl_stop for other processes. Everything is torn down on exit.
 #         Several replicas sharing one file: VL_CLUSTER_CONFIG=$(vl_write_cluster_config PMD).
+#         Clusters (3, 5, up to 9): vl_cluster_up N PMD and the vl_replica_*/vl_wait_* helpers
+#         below; extra daemon flags per replica: VL_REPLICA_ARGS[i]="--net-fault SPEC".
+#         Telemetry reads go through ordo-admin when $VL_BUILD/apps/ordo-admin exists.
 # Names:  namespaces "${VL_NS_PREFIX}-<tag>-{c,r<i>,br}" with a per-run tag, so parallel
 #         runs never collide; interfaces (created directly inside the namespaces) "on2-*".
 # Addresses (198.18.0.0/15 only): client 198.18.0.1, replica i 198.18.0.(10+i), /24.
