@@ -363,6 +363,7 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
     }
     rt_repl_send(rp, up);
     rt_repl_role(rp, up);
+    rt_member_update(rp, up);
     rt_repl_apply(rp, up);
     for (uint32_t i = 0; i < up->n_reads; i++) {
         rt_repl_read_result(rp, &up->reads[i]);
@@ -540,7 +541,9 @@ static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
         }
         return;
     }
-    if (rp->role != RAFT_LEADER) {
+    if (!rt_member_serves(rp)) {
+        rte_pktmbuf_free(m); /* outside the configuration: clients move on (rt_member.h) */
+    } else if (rp->role != RAFT_LEADER) {
         rt_repl_redirect(rp, m);
     } else if (rt_repl_by_read_index(rp, &meta->req)) {
         rt_repl_read(rp, m);
@@ -618,6 +621,7 @@ uint32_t rt_repl_stage(struct rt *rt)
     }
     work += rt_repl_log(rp);
     rt_repl_admin(rp);
+    rt_member_round(rp);
     rt_repl_serve_reads(rp);
     rt_audit_round(rp);
     rt_repl_view(rp);
