@@ -195,8 +195,8 @@ static int rt_repl_apply_batch(struct rt_repl *rp, const struct msg_entry *e, bo
     int rc = rt_batch_iter_init(&it, e->data, e->len);
     while (rc == 0 && (rc = rt_batch_next(&it, &c)) == 1) {
         struct msg_client_reply reply;
-        rc = sess_execute(rp->rt->sess, rp->rt->sm, e->index, &c.req, rp->result,
-                          rp->rt->sm->result_max, &reply);
+        rc = sess_execute_auth(rp->rt->sess, rp->rt->sm, e->index, &c.req, c.has_key, rp->result,
+                               rp->rt->sm->result_max, &reply);
         if (rc < 0) {
             return rc; /* a local failure: the other replicas applied it (fail-stop) */
         }
@@ -246,8 +246,8 @@ static void rt_repl_redirect(struct rt_repl *rp, struct rte_mbuf *m)
     out.hdr.type = MSG_REDIRECT;
     out.u.redirect.client_id = meta->req.client_id;
     out.u.redirect.request_no = meta->req.request_no;
-    const struct conf_node *ln = conf_node_find(rt->conf, rp->leader);
-    if (ln != NULL && rp->leader != rt->self->id) {
+    const struct conf_node *ln = conf_node_find(rt->conf, rt_member_redirect_to(rp));
+    if (ln != NULL && ln->id != rt->self->id) {
         out.u.redirect.leader_id = ln->id;
         out.u.redirect.leader_ipv4 = ln->ipv4;
         out.u.redirect.leader_port = ln->udp_port;
@@ -519,16 +519,16 @@ static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
 }
 
 /* Reads go through ReadIndex, not the log. A session client's read still counts in its request
- * numbering, so a client unknown to the session table (its first request, or evicted) sends
- * its read through the log: that opens the session, and its next write is not refused as
- * expired. (sess_lookup of request 1 is SESS_NEW only for an unknown client.) */
+ * numbering, so the read of a client unknown to this replica's table goes through the log:
+ * applied, it gets SESSION_EXPIRED if the client has no session (this leader may not have
+ * applied its registration yet, so it cannot refuse it here). A registration is a write. */
 static bool rt_repl_by_read_index(struct rt_repl *rp, const struct msg_client_request *req)
 {
     struct rt *rt = rp->rt;
-    if (!rt->sm->ops->is_read(rt->sm, req->op)) {
+    if (sess_is_register(req->flags) || !rt->sm->ops->is_read(rt->sm, req->op)) {
         return false;
     }
-    return sess_bypass(req->flags) || sess_lookup(rt->sess, req->client_id, 1, NULL) != SESS_NEW;
+    return sess_bypass(req->flags) || sess_known(rt->sess, req->client_id);
 }
 
 static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
@@ -545,7 +545,7 @@ static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
         return;
     }
     if (!rt_member_serves(rp)) {
-        rte_pktmbuf_free(m); /* outside the configuration: clients move on (rt_member.h) */
+        rte_pktmbuf_free(m); /* a spare: clients move on at their timeout (rt_member.h) */
     } else if (rp->role != RAFT_LEADER) {
         rt_repl_redirect(rp, m);
     } else if (rt_repl_by_read_index(rp, &meta->req)) {

@@ -67,9 +67,9 @@ fi
 TMP=$(mktemp -d /tmp/ordo-etcd.XXXXXX)
 RESULTS=${RESULTS:-$TMP/results.txt}
 ETCD_PIDS=()
-cleanup() {
-    local rc=$? pid i
-    set +e
+# etcd_down: SIGTERM to every member we started, bounded wait (5 s), then SIGKILL.
+etcd_down() {
+    local pid i
     for pid in "${ETCD_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -81,6 +81,12 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    ETCD_PIDS=()
+}
+cleanup() {
+    local rc=$?
+    set +e
+    etcd_down
     rm -rf "$TMP"
     exit "$rc"
 }
@@ -140,7 +146,7 @@ if [[ " ${SYSTEMS:-etcd ordo} " == *" etcd "* ]]; then
 print("etcd", sys.argv[2], d["throughput"], d["p50_us"], d["p99_us"], d["errors"], 0)' \
             "$TMP/e$n.json" "$n" | tee -a "$RESULTS" >&2
     done
-    for pid in "${ETCD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    etcd_down || true
 fi
 if [[ " ${SYSTEMS:-etcd ordo} " == *" ordo "* ]]; then
     CE_CHILD=ordo "$0" "$BUILD" | tee -a "$RESULTS" >&2
