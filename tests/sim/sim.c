@@ -806,8 +806,8 @@ static void sim_profile(struct world_params *p, struct rng *r)
 static void sim_log_size(struct world_params *p, uint64_t seed)
 {
     uint64_t x = world_mix(seed, 0x106a7e4au);
-    static const uint32_t entries[] = {128, 256, 4096};
-    static const uint64_t bytes[] = {512, 1024, 1u << 20}; /* commands: < 128 bytes */
+    static const uint32_t entries[] = {128, 256, 1024};
+    static const uint64_t bytes[] = {512, 1024, 128u << 10}; /* commands: < 128 bytes */
     uint32_t k = (x & 3) == 0 ? (uint32_t)((x >> 2) % 2) : 2;
     p->log_entries = entries[k];
     p->log_bytes = bytes[(x >> 8) % 2 == 0 ? k : 2];
