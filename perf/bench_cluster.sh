@@ -12,7 +12,7 @@
 #   PMD          af_packet | af_xdp (af_packet)
 #   OUTSTANDING  client concurrencies ("1 8 64 256")
 #   BATCHES      sequencer limits, each COUNT[:BYTES[:TIME_US]] = batch_count_max,
-#                batch_bytes_max, batch_time_us ("1 64 1024:65536")
+#                batch_bytes_max, batch_time_us ("1 64 1024:8704")
 #   PEER_MTU     [replica] peer_mtu and the veths' MTU (8100 on af_packet, 3000 on af_xdp;
 #                1500 = standard frames)
 #   SECS (3) per run, VALUE_SIZE (64), KEYS (10000), READ_RATIO (0: writes only)
@@ -26,7 +26,7 @@ VL_BUILD=$(cd "${1:-$HERE/../build}" && pwd)
 export VL_BUILD
 PMD=${PMD:-af_packet}
 OUTSTANDING=${OUTSTANDING:-"1 8 64 256"}
-BATCHES=${BATCHES:-"1 64 1024:65536"}
+BATCHES=${BATCHES:-"1 64 1024:8704"}
 SECS=${SECS:-3}
 VALUE_SIZE=${VALUE_SIZE:-64}
 KEYS=${KEYS:-10000}
