@@ -91,7 +91,7 @@ static void rt_audit_compare(struct rt_repl *rp)
 {
     struct rt_audit *a = &rp->audit;
     const struct conf *c = rp->rt->conf;
-    uint32_t majority = c->nodes_n / 2 + 1;
+    uint32_t majority = rt_member_voters(rp) / 2 + 1; /* spares in the file do not count */
     for (uint32_t k = 0; k < c->nodes_n; k++) {
         struct raft_digest *p = &a->peer[k];
         const uint8_t *mine = p->index != 0 ? rt_audit_mine(a, p->index) : NULL;

@@ -11,6 +11,7 @@
 #include "engine/api.h"
 #include "engine/raft.h"
 #include "engine/runtime/rt.h"
+#include "engine/runtime/rt_member.h"
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
 /* A partial batch waits for the log's write in flight at most this many batch_time_us. */
@@ -121,6 +122,7 @@ struct rt_repl {
      * admin_transfer: 0 none, else RT_ADMIN_PENDING | target (MSG_NODE_NONE: best voter). */
     uint64_t admin_transfer;
     uint32_t admin_snapshot;
+    struct rt_member member; /* configuration in use, operator changes (rt_member.c) */
 };
 
 #define RT_ADMIN_PENDING (1ull << 32)
