@@ -163,7 +163,10 @@ static void admin_fmt_raft(FILE *out, const struct admin_json *j, int32_t raft)
     admin_fmt_list(out, "raft:", j, raft, ctrs, sizeof(ctrs) / sizeof(ctrs[0]));
     static const char *const memb[] = {"member_changes", "promotions", "not_member_drops"};
     admin_fmt_list(out, "membership:", j, raft, memb, sizeof(memb) / sizeof(memb[0]));
-    static const char *const audit[] = {"audits_ok", "audit_mismatches"};
+    /* audit_mismatch_node: the last peer whose digest differed (a stopped divergent replica
+     * can no longer be asked; its peers remember it). */
+    static const char *const audit[] = {"audits_ok", "audit_mismatches", "audit_mismatch_node",
+                                        "audit_mismatch_index"};
     admin_fmt_list(out, "audit:", j, raft, audit, sizeof(audit) / sizeof(audit[0]));
     if (digest[0] != '\0') {
         fprintf(out, "digest:     %s\n", digest);

@@ -33,8 +33,9 @@ static const char cli_usage[] =
     "                   default: a write registers a new session, a get needs none\n"
     "                   (MSG_REQ_READ). With --key-file, N is the client's own id and\n"
     "                   each run registers it again. --request-no N (default:\n"
-    "                   microseconds since the epoch for a fixed id; load: slot i is\n"
-    "                   client N+i with a key, numbered from --request-no or 1)\n"
+    "                   microseconds since the epoch for a fixed id; load: slot i\n"
+    "                   registers id N+i with a key, numbered from --request-no or\n"
+    "                   the clock)\n"
     "  --key-file F     per-client MAC key: 32 raw bytes or 64 hex digits\n"
     "  --timeout-ms T   wait per attempt (default 500); --retries R (default 4)\n"
     "  --echo           the server is a UDP echo (baseline measurements)\n"
@@ -565,10 +566,11 @@ static uint64_t cli_fixed_request_no(const struct cli_opts *o)
     return o->request_no != 0 ? o->request_no : cli_now_realtime_us();
 }
 
-/* Sends the command: a get needs no session (MSG_REQ_READ, linearizable through ReadIndex);
- * without --client-id a write first registers a session; --client-id names a session
- * registered earlier (`ordo-cli register`), or with --key-file the client's own id, which
- * registers at the floor (its request number) and sends the command as the next number. */
+/* Sends the command. A get needs no session: MSG_REQ_READ (linearizable, ReadIndex), under
+ * --client-id if given (a key's identity) or a random id. A write without --client-id first
+ * registers a session; --client-id names a session registered earlier (`ordo-cli
+ * register`), or with --key-file the client's own id, which registers at the floor (its
+ * request number) and sends the write as the next number. */
 static int cli_command_send(struct cli_call *c, uint8_t op, const uint8_t *args, uint32_t len)
 {
     const struct cli_opts *o = c->o;
@@ -576,8 +578,9 @@ static int cli_command_send(struct cli_call *c, uint8_t op, const uint8_t *args,
     uint16_t flags = 0;
     int rc = CLI_EXIT_OK;
 
-    if (o->echo || (op == SM_KV_OP_GET && !o->client_id_set)) {
-        c->client_id = cli_random_u64() | 1u;
+    if (o->echo || op == SM_KV_OP_GET) {
+        c->client_id = o->client_id_set ? o->client_id : cli_random_u64() | 1u;
+        no = o->client_id_set ? cli_fixed_request_no(o) : 1;
         flags = o->echo ? 0 : MSG_REQ_READ;
     } else if (o->client_id_set && !o->has_key) {
         c->client_id = o->client_id;
@@ -587,11 +590,11 @@ static int cli_command_send(struct cli_call *c, uint8_t op, const uint8_t *args,
         rc = cli_register(c, floor);
         no = o->has_key ? floor + 1 : 1;
     }
-    if (rc == CLI_EXIT_OK && op != MSG_OP_NOOP) {
+    if (rc == CLI_EXIT_OK) {
         rc = cli_call_encode(c, no, flags, op, args, len);
-        if (rc == CLI_EXIT_OK) {
-            rc = cli_call_run(c);
-        }
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_call_run(c);
     }
     return rc;
 }
