@@ -893,6 +893,7 @@ static const struct conf_key conf_replica_keys[] = {
     {CONF_R(snapshot_entries, 0, 1ull << 40)},
     {CONF_R(pipeline_window, 1, 4096)},
     {CONF_R(pipeline_bytes, 512, 1ull << 34)},
+    {CONF_R(peer_mtu, 1500, 9000)},
 };
 
 static const struct conf_key conf_clients_keys[] = {
@@ -1466,6 +1467,7 @@ void conf_replica_defaults(struct conf_replica *r)
     r->snapshot_entries = 100000;
     r->pipeline_window = 64;
     r->pipeline_bytes = 4u << 20;
+    r->peer_mtu = 1500;
 }
 
 static void conf_defaults(struct conf *c)

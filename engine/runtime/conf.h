@@ -99,6 +99,7 @@ struct conf_replica {
     uint64_t snapshot_entries; /* applied entries between snapshots; 0 = never */
     uint32_t pipeline_window;  /* entries in flight per follower, 1..4096 */
     uint64_t pipeline_bytes;   /* bytes in flight per follower, >= batch_bytes_max */
+    uint32_t peer_mtu;         /* IP MTU of replica-to-replica frames, 1500..9000 */
 };
 
 /* One allow entry: addr and mask in network byte order; addr has no host bits. */
