@@ -645,6 +645,11 @@ int disk_log_snap_save(struct disk_log *log, const struct disk_snap_meta *meta, 
     return disk_snap_save(&log->snap, meta, data);
 }
 
+int disk_log_snap_adopt(struct disk_log *log, const struct disk_snap_meta *meta)
+{
+    return disk_snap_adopt(&log->snap, meta);
+}
+
 int disk_log_snap_latest(struct disk_log *log, struct disk_snap_meta *meta)
 {
     return disk_snap_latest(&log->snap, meta);

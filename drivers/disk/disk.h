@@ -164,6 +164,11 @@ ORDO_API int disk_log_snap_save(struct disk_log *log, const struct disk_snap_met
                                 const uint8_t *data);
 ORDO_API int disk_log_snap_latest(struct disk_log *log, struct disk_snap_meta *meta);
 ORDO_API int disk_log_snap_read(struct disk_log *log, uint64_t offset, uint8_t *buf, uint32_t len);
+/* adopt: a forked writer (the background snapshot, engine/runtime/rt_snap.c) saved a
+ * snapshot with its copy of this log; this process takes that file, snap-<index>-<term>.snap,
+ * as the newest after checking its header against meta (ORDO_ECORRUPT when it differs). */
+ORDO_API int disk_log_snap_adopt(struct disk_log *log, const struct disk_snap_meta *meta);
+
 ORDO_API int disk_log_snap_recv_begin(struct disk_log *log, const struct disk_snap_meta *meta);
 ORDO_API int disk_log_snap_recv_chunk(struct disk_log *log, uint64_t offset, const uint8_t *chunk,
                                       uint32_t len);

@@ -22,6 +22,8 @@
 #define RT_AUDIT_EVERY 256u
 #define RT_AUDIT_KEEP 16u
 
+struct rt_snap;
+
 struct rt_audit_mine {
     uint64_t index;
     uint8_t digest[MSG_DIGEST_LEN];
@@ -105,6 +107,7 @@ struct rt_repl {
      * admin_transfer: 0 none, else RT_ADMIN_PENDING | target (MSG_NODE_NONE: best voter). */
     uint64_t admin_transfer;
     uint32_t admin_snapshot;
+    struct rt_snap *bg; /* background snapshots (rt_snap.c) */
 };
 
 #define RT_ADMIN_PENDING (1ull << 32)
