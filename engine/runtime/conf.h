@@ -97,14 +97,15 @@ struct conf_replica {
     uint32_t batch_bytes_max; /* 512..CONF_BATCH_BYTES_LIMIT */
     uint32_t batch_time_us;   /* wait for more commands, 0..100000 */
     enum conf_idle idle;
-    uint32_t election_ticks;     /* >= 2 * heartbeat_ticks */
-    uint32_t heartbeat_ticks;    /* >= 1 */
-    uint32_t tick_us;            /* 100..1000000 */
-    uint64_t snapshot_entries;   /* applied entries between snapshots; 0 = never */
+    uint32_t election_ticks;   /* >= 2 * heartbeat_ticks */
+    uint32_t heartbeat_ticks;  /* >= 1 */
+    uint32_t tick_us;          /* 100..1000000 */
+    uint64_t snapshot_entries; /* applied entries between snapshots; 0 = never */
+    uint32_t pipeline_window;  /* entries in flight per follower, 1..4096 */
+    uint64_t pipeline_bytes;   /* bytes in flight per follower, >= batch_bytes_max */
+    /* Snapshot policy and method besides snapshot_entries (docs/replica.md, "Snapshots"). */
     uint64_t snapshot_log_bytes; /* log bytes past the last snapshot that start one; 0 = never */
     enum conf_snapshot_mode snapshot_mode;
-    uint32_t pipeline_window; /* entries in flight per follower, 1..4096 */
-    uint64_t pipeline_bytes;  /* bytes in flight per follower, >= batch_bytes_max */
 };
 
 /* One allow entry: addr and mask in network byte order; addr has no host bits. */
