@@ -62,6 +62,7 @@ struct load_opts {
     double duration_s;
     double read_ratio;
     uint32_t keys;
+    uint32_t key_size; /* bytes: 'k' and the key number, zero-padded */
     uint32_t value_size;
     uint64_t seed;
     uint32_t timeout_ms;
@@ -202,7 +203,7 @@ static int load_prepare(struct load *l, uint32_t i)
     struct load_slot *s = &l->slots[i];
     char key[32];
     uint32_t k = (uint32_t)(load_rand(l) % l->o.keys);
-    int key_len = snprintf(key, sizeof(key), "k%08" PRIu32, k);
+    int key_len = snprintf(key, sizeof(key), "k%0*" PRIu32, (int)l->o.key_size - 1, k);
     double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
     int args_len;
     uint8_t op;
@@ -587,6 +588,7 @@ static void load_usage(FILE *f)
             "  --requests N        stop after N requests; --duration S stop after S seconds\n"
             "                      (default: 10000 requests)\n"
             "  --read-ratio F      share of GETs (default 0.5); --keys N (default 1000)\n"
+            "  --key-size N        key bytes, 9..31 (default 9: k%%08u)\n"
             "  --value-size N      PUT value bytes (default 64); --seed N\n"
             "  --timeout-ms N      per attempt (default 200); --retries N (default 10)\n"
             "  --csv FILE          per-second rows t,ops,p50_us,p99_us,errors,retries\n"
@@ -650,6 +652,7 @@ enum {
     OPT_DURATION,
     OPT_READ_RATIO,
     OPT_KEYS,
+    OPT_KEY_SIZE,
     OPT_VALUE_SIZE,
     OPT_SEED,
     OPT_TIMEOUT,
@@ -676,6 +679,7 @@ static const struct option load_longopts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"read-ratio", required_argument, NULL, OPT_READ_RATIO},
     {"keys", required_argument, NULL, OPT_KEYS},
+    {"key-size", required_argument, NULL, OPT_KEY_SIZE},
     {"value-size", required_argument, NULL, OPT_VALUE_SIZE},
     {"seed", required_argument, NULL, OPT_SEED},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
@@ -710,9 +714,10 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
         [OPT_DURATION - OPT_SERVER] = 86400, [OPT_READ_RATIO - OPT_SERVER] = 1,
         [OPT_KEYS - OPT_SERVER] = 1e8,       [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
         [OPT_SEED - OPT_SERVER] = 1e18,      [OPT_TIMEOUT - OPT_SERVER] = 60000,
-        [OPT_RETRIES - OPT_SERVER] = 1000};
-    double lo = (id == OPT_OUTSTANDING || id == OPT_KEYS || id == OPT_UDP_PORT ||
-                 id == OPT_TIMEOUT || id == OPT_VALUE_SIZE)
+        [OPT_RETRIES - OPT_SERVER] = 1000,   [OPT_KEY_SIZE - OPT_SERVER] = 31};
+    double lo = id == OPT_KEY_SIZE ? 9
+                : (id == OPT_OUTSTANDING || id == OPT_KEYS || id == OPT_UDP_PORT ||
+                   id == OPT_TIMEOUT || id == OPT_VALUE_SIZE)
                     ? 1
                     : 0;
     if (load_num(name, arg, lo, hi[id - OPT_SERVER], &v) != 0) {
@@ -747,6 +752,9 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
         break;
     case OPT_KEYS:
         o->keys = (uint32_t)v;
+        break;
+    case OPT_KEY_SIZE:
+        o->key_size = (uint32_t)v;
         break;
     case OPT_VALUE_SIZE:
         o->value_size = (uint32_t)v;
@@ -810,6 +818,7 @@ static int load_parse(struct load_cli *c, int argc, char **argv, int *eal_at)
                               .outstanding = 16,
                               .read_ratio = 0.5,
                               .keys = 1000,
+                              .key_size = 9,
                               .value_size = 64,
                               .seed = 1,
                               .timeout_ms = 200,
