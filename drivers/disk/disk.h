@@ -174,6 +174,14 @@ ORDO_API int disk_log_snap_recv_chunk(struct disk_log *log, uint64_t offset, con
                                       uint32_t len);
 ORDO_API int disk_log_snap_recv_finish(struct disk_log *log);
 
+/* For a process that forks a snapshot writer (engine/runtime/rt_snap.c): marks the write
+ * buffers (pinned by io_uring: fork() would copy them at once) and the entry index
+ * MADV_DONTFORK, so fork() neither copies nor maps them. A forked child may then only use
+ * the snapshot calls on its copy of the log (disk_log_snap_save), never append, read, poll,
+ * sync, compact, truncate or close it: those pages are absent there. Undone at close.
+ * Returns 0 or -errno from madvise. */
+ORDO_API int disk_log_fork_exclude(struct disk_log *log);
+
 /* The io_uring driver behind the ops table (dev is a struct disk_log *). */
 ORDO_API extern const struct disk_ops disk_log_ops;
 
