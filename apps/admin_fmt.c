@@ -101,6 +101,28 @@ static void admin_fmt_followers(FILE *out, const struct admin_json *j, int32_t r
     }
 }
 
+/* "members:    1 voter, 2 voter, 4 learner" (the configuration in use), when reported. */
+static void admin_fmt_members(FILE *out, const struct admin_json *j, int32_t raft)
+{
+    int32_t m = admin_json_get(j, raft, "members");
+    char self[16] = "";
+    if (m < 0 || j->nodes[m].type != ADMIN_JSON_OBJ) {
+        return;
+    }
+    (void)admin_json_text(j, admin_json_get(j, raft, "membership"), self, sizeof(self));
+    fprintf(out, "members:   ");
+    for (int32_t c = j->nodes[m].child; c >= 0; c = j->nodes[c].next) {
+        char k[32], role[16];
+        admin_json_key(j, c, k, sizeof(k));
+        (void)admin_json_text(j, c, role, sizeof(role));
+        fprintf(out, " %s %s%s", k, role, j->nodes[c].next >= 0 ? "," : "");
+    }
+    if (j->nodes[m].child < 0) {
+        fprintf(out, " none known");
+    }
+    fprintf(out, " (this node: %s)\n", self[0] != '\0' ? self : "unknown");
+}
+
 static void admin_fmt_batches(FILE *out, const struct admin_json *j, int32_t raft)
 {
     uint64_t b = admin_fmt_u64(j, raft, "batches");
@@ -131,6 +153,7 @@ static void admin_fmt_raft(FILE *out, const struct admin_json *j, int32_t raft)
     fprintf(out, "durable:    %" PRIu64 "\n", admin_fmt_u64(j, raft, "durable"));
     fprintf(out, "last index: %" PRIu64 "\n", admin_fmt_u64(j, raft, "last_index"));
     fprintf(out, "snapshot:   %" PRIu64 "\n", admin_fmt_u64(j, raft, "snapshot_index"));
+    admin_fmt_members(out, j, raft);
     admin_fmt_followers(out, j, raft);
     admin_fmt_batches(out, j, raft);
     static const char *const queues[] = {"req_ring", "peer_ring", "tx_ring"};
@@ -138,7 +161,12 @@ static void admin_fmt_raft(FILE *out, const struct admin_json *j, int32_t raft)
     static const char *const ctrs[] = {"elections_won", "redirects", "reads", "snapshots_taken",
                                        "snapshots_installed"};
     admin_fmt_list(out, "raft:", j, raft, ctrs, sizeof(ctrs) / sizeof(ctrs[0]));
-    static const char *const audit[] = {"audits_ok", "audit_mismatches"};
+    static const char *const memb[] = {"member_changes", "promotions", "not_member_drops"};
+    admin_fmt_list(out, "membership:", j, raft, memb, sizeof(memb) / sizeof(memb[0]));
+    /* audit_mismatch_node: the last peer whose digest differed (a stopped divergent replica
+     * can no longer be asked; its peers remember it). */
+    static const char *const audit[] = {"audits_ok", "audit_mismatches", "audit_mismatch_node",
+                                        "audit_mismatch_index"};
     admin_fmt_list(out, "audit:", j, raft, audit, sizeof(audit) / sizeof(audit[0]));
     if (digest[0] != '\0') {
         fprintf(out, "digest:     %s\n", digest);

@@ -14,10 +14,12 @@
 
 #include "apps/admin_fmt.h"
 #include "apps/admin_json.h"
+#include "engine/err.h"
 
 #define ADMIN_REPLY_MAX (1u << 20)
 #define ADMIN_NODES_MAX 4096u
-#define ADMIN_WAIT_MS 5000u /* transfer and snapshot: how long to wait for the outcome */
+#define ADMIN_WAIT_MS 5000u          /* transfer and snapshot: how long to wait for the outcome */
+#define ADMIN_PROMOTE_WAIT_MS 30000u /* add: how long to wait for the learner's promotion */
 
 /* One parsed reply: its text (owned) and nodes. */
 struct admin_reply {
@@ -37,6 +39,10 @@ static void admin_usage(FILE *f)
                "  net-fault [SPEC]  show the net fault injector, or set SPEC ('off' disables)\n"
                "  transfer N        leader only: hand leadership to node N (0: best voter), wait\n"
                "  snapshot          take a snapshot at the applied index now, wait for it\n"
+               "  add N             leader only: add node N (a [node.N] of the cluster file) as a\n"
+               "                    learner; wait until it is promoted to voter once caught up\n"
+               "  remove N          leader only: remove node N (the leader itself too), wait\n"
+               "                    until the change is committed\n"
                "The socket is /var/run/dpdk/<file-prefix>/dpdk_telemetry.v2 (default prefix rte).\n"
                "Exit: 0 ok, 1 error (replica unreachable, bad reply), 2 usage.\n");
 }
@@ -241,14 +247,148 @@ static int admin_snapshot(int fd, struct admin_reply *a)
     return rc;
 }
 
+/* The signed member_rc of a /ordo/raft reply (0 when missing). */
+static int admin_member_rc(const struct admin_reply *a)
+{
+    char t[32];
+    if (admin_json_text(&a->j, admin_json_get(&a->j, admin_fmt_body(&a->j), "member_rc"), t,
+                        sizeof(t)) != 0) {
+        return 0;
+    }
+    return (int)strtol(t, NULL, 10);
+}
+
+/* Node id's role in the "members" object of a /ordo/raft reply: voter, learner or "". */
+static void admin_member_role(const struct admin_reply *a, uint64_t id, char *buf, size_t cap)
+{
+    char k[24];
+    snprintf(k, sizeof(k), "members.%" PRIu64, id);
+    buf[0] = '\0';
+    (void)admin_json_text(&a->j, admin_json_path(&a->j, admin_fmt_body(&a->j), k), buf, cap);
+}
+
+static void admin_member_refused(int add, uint64_t id, int rc)
+{
+    const char *why = rc == ORDO_ENOTLEADER ? "this replica no longer leads"
+                      : rc == -EINVAL       ? (add ? "already a member (or the cluster is full)"
+                                                   : "not a member, or the last voter")
+                      : rc == -EBUSY        ? "another membership change is not committed yet"
+                                            : strerror(-rc);
+    fprintf(stderr, "ordo-admin: %s node %" PRIu64 " refused: %s\n", add ? "add" : "remove", id,
+            why);
+}
+
+/* Queues the change and waits (bounded) for the leader's verdict; a change refused because
+ * another one is still uncommitted (-EBUSY, e.g. a promotion) is asked again. Returns 0 and
+ * the configuration entry's index, or an error (already reported). */
+static int admin_member_request(int fd, int add, uint64_t id, struct admin_reply *a,
+                                uint64_t *index)
+{
+    char cmd[64];
+    uint64_t t0 = admin_now_ms(), seen = 0, done = 0;
+    snprintf(cmd, sizeof(cmd), "/ordo/member_%s,%" PRIu64, add ? "add" : "remove", id);
+    for (;;) {
+        int rc = admin_flat_quiet(fd, cmd, a);
+        if (rc != 0 || admin_raft_u64(a, "member_requests", &seen) != 0) {
+            return rc != 0 ? rc : -EPROTO;
+        }
+        do {
+            usleep(10000);
+            rc = admin_query(fd, "/ordo/raft", a);
+        } while (rc == 0 && admin_raft_u64(a, "member_requests", &done) == 0 && done <= seen &&
+                 admin_now_ms() - t0 < ADMIN_WAIT_MS);
+        if (rc != 0) {
+            return rc;
+        }
+        if (done <= seen) {
+            fprintf(stderr, "ordo-admin: the replica took no membership request within %u ms\n",
+                    ADMIN_WAIT_MS);
+            return -ETIMEDOUT;
+        }
+        int verdict = admin_member_rc(a);
+        if (verdict == 0) {
+            return admin_raft_u64(a, "member_index", index) == 0 ? 0 : -EPROTO;
+        }
+        if (verdict != -EBUSY || admin_now_ms() - t0 >= ADMIN_WAIT_MS) {
+            admin_member_refused(add, id, verdict);
+            return -EPERM;
+        }
+    }
+}
+
+/* Polls /ordo/raft until the commit index reaches index and (role != NULL) node id has that
+ * role, within wait_ms. Returns 0 or -ETIMEDOUT / a query error. */
+static int admin_member_wait(int fd, uint64_t id, uint64_t index, const char *role,
+                             uint32_t wait_ms, struct admin_reply *a)
+{
+    uint64_t t0 = admin_now_ms(), commit = 0;
+    char have[16];
+    while (admin_now_ms() - t0 < wait_ms) {
+        int rc = admin_query(fd, "/ordo/raft", a);
+        if (rc != 0) {
+            return rc;
+        }
+        admin_member_role(a, id, have, sizeof(have));
+        if (admin_raft_u64(a, "commit", &commit) == 0 && commit >= index &&
+            (role == NULL || strcmp(have, role) == 0)) {
+            return 0;
+        }
+        usleep(10000);
+    }
+    return -ETIMEDOUT;
+}
+
+/* add N / remove N on the leader: the change, its commit, and for add the promotion. */
+static int admin_member(int fd, int add, const char *target, struct admin_reply *a)
+{
+    char *end = NULL;
+    unsigned long id = strtoul(target, &end, 10);
+    uint64_t self = 0, leader = 0, index = 0;
+    if (end == target || *end != '\0' || id == 0 || admin_query(fd, "/ordo/raft", a) != 0 ||
+        admin_raft_u64(a, "id", &self) != 0 ||
+        admin_json_get(&a->j, admin_fmt_body(&a->j), "member_requests") < 0) {
+        fprintf(stderr, "ordo-admin: %s: bad node id or no membership support\n",
+                add ? "add" : "remove");
+        return -EINVAL;
+    }
+    if (!admin_is_leader(a)) {
+        (void)admin_raft_u64(a, "leader", &leader);
+        fprintf(stderr, "ordo-admin: node %" PRIu64 " is not the leader (leader: %" PRIu64 ")\n",
+                self, leader);
+        return -EPERM;
+    }
+    uint64_t t0 = admin_now_ms();
+    int rc = admin_member_request(fd, add, id, a, &index);
+    if (rc == 0) {
+        rc = admin_member_wait(fd, id, index, NULL, ADMIN_WAIT_MS, a);
+    }
+    if (rc == 0) {
+        printf("node %lu %s at index %" PRIu64 " (committed in %" PRIu64 " ms)\n", id,
+               add ? "added as learner" : "removed", index, admin_now_ms() - t0);
+    }
+    if (rc == 0 && add) {
+        rc = admin_member_wait(fd, id, 0, "voter", ADMIN_PROMOTE_WAIT_MS, a);
+        if (rc == 0) {
+            printf("node %lu caught up and promoted to voter (%" PRIu64 " ms after the request)\n",
+                   id, admin_now_ms() - t0);
+        }
+    }
+    if (rc == -ETIMEDOUT) {
+        fprintf(stderr, "ordo-admin: node %lu: %s not seen in time (see the replica's log)\n", id,
+                add ? "commit or promotion" : "commit");
+    }
+    return rc;
+}
+
 /* Whether argv (subcommand and its arguments) is a known command line. */
 static int admin_args_ok(int argc, char **argv)
 {
     static const struct {
         const char *name;
         int min, max;
-    } subs[] = {{"status", 1, 1}, {"stats", 1, 1},    {"raft", 1, 1},    {"net-fault", 1, 2},
-                {"json", 2, 2},   {"transfer", 2, 2}, {"snapshot", 1, 1}};
+    } subs[] = {{"status", 1, 1},    {"stats", 1, 1}, {"raft", 1, 1},
+                {"net-fault", 1, 2}, {"json", 2, 2},  {"transfer", 2, 2},
+                {"snapshot", 1, 1},  {"add", 2, 2},   {"remove", 2, 2}};
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         if (strcmp(argv[0], subs[i].name) == 0) {
             return argc >= subs[i].min && argc <= subs[i].max;
@@ -280,6 +420,9 @@ static int admin_run(int fd, int argc, char **argv, struct admin_reply *a, struc
     }
     if (strcmp(sub, "snapshot") == 0 && argc == 1) {
         return admin_snapshot(fd, a);
+    }
+    if ((strcmp(sub, "add") == 0 || strcmp(sub, "remove") == 0) && argc == 2) {
+        return admin_member(fd, strcmp(sub, "add") == 0, argv[1], a);
     }
     if (strcmp(sub, "json") == 0 && argc == 2) {
         int rc = admin_query(fd, argv[1], a);

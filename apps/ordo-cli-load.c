@@ -2,7 +2,8 @@
  * socket; every reply is checked (with --verify: a GET returns the last value PUT to its key),
  * optional progress lines, an optional read-back of every acknowledged PUT at the end, and one
  * summary line of key=value pairs for scripts. Each outstanding slot is its own client (one
- * request in flight per session), and owns its keys, so replies are exact. */
+ * request in flight per session, registered before its first request), and owns its keys,
+ * so replies are exact. */
 #include "apps/ordo-cli.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ struct load_opts {
 };
 
 struct load_slot {
-    uint64_t client_id;
+    uint64_t client_id; /* the registered session's id; 0: none (register first) */
     uint64_t request_no;
     uint64_t first_ns;
     uint64_t deadline_ns;
@@ -49,7 +50,7 @@ struct load_slot {
     uint32_t len;
     uint8_t op;
     uint8_t busy;
-    uint8_t reopened; /* this request already reopened the session once */
+    uint8_t registering; /* the request in flight is its registration (nonce client id) */
 };
 
 struct load_stats {
@@ -59,10 +60,11 @@ struct load_stats {
     uint64_t timeouts;
     uint64_t retries;
     uint64_t redirects;
-    uint64_t stale;     /* replies to an attempt already answered (a retry crossed it) */
-    uint64_t ignored;   /* datagrams that failed decoding, cluster or MAC checks */
-    uint64_t reopened;  /* SESSION_EXPIRED answered by resending as request number 1 */
-    uint64_t rotations; /* moves to the next --server after silence */
+    uint64_t stale;         /* replies to an attempt already answered (a retry crossed it) */
+    uint64_t ignored;       /* datagrams that failed decoding, cluster or MAC checks */
+    uint64_t registered;    /* sessions opened (one per slot, more after a lost one) */
+    uint64_t sessions_lost; /* SESSION_EXPIRED: the request failed, the slot registers again */
+    uint64_t rotations;     /* moves to the next --server after silence */
     uint64_t readback_ok;
     uint64_t readback_failed;  /* missing or wrong value, or no reply */
     uint64_t readback_skipped; /* a failed PUT left the key's value uncertain */
@@ -101,7 +103,10 @@ struct load {
     uint32_t readback_next;
     struct load_gap gap;
     uint64_t put_version;
-    uint64_t client_base;
+    uint64_t client_base; /* slot i registers with client id base + i (nonce, or own id) */
+    uint32_t *by_id;      /* open addressing: session id -> slot + 1 (0 empty) */
+    uint32_t by_id_mask;
+    int fatal; /* a registration was refused or unanswered: a cli_exit code */
     uint64_t nonce;
     uint64_t rng;
     uint64_t next_deadline_ns;
@@ -175,7 +180,7 @@ static int load_encode(struct load *l, uint32_t i)
         return args_len;
     }
     int len =
-        cli_encode_request(l->o, s->client_id, s->request_no, s->op, l->args, (uint32_t)args_len,
+        cli_encode_request(l->o, s->client_id, s->request_no, 0, s->op, l->args, (uint32_t)args_len,
                            l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
     if (len < 0) {
         return len;
@@ -198,8 +203,91 @@ static int load_prepare(struct load *l, uint32_t i)
         s->version = ++l->put_version;
     }
     s->request_no++;
-    s->reopened = 0;
     return load_encode(l, i);
+}
+
+/* ---- sessions (dissertation 6.3): one per slot, found again by id in replies ---- */
+
+static uint32_t load_id_hash(const struct load *l, uint64_t id)
+{
+    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & l->by_id_mask;
+}
+
+/* Rebuilds the id index from the slots' ids (after a slot's session changed; rare). */
+static void load_index_ids(struct load *l)
+{
+    memset(l->by_id, 0, ((size_t)l->by_id_mask + 1) * sizeof(*l->by_id));
+    for (uint32_t i = 0; i < l->lo.outstanding; i++) {
+        uint64_t id = l->slots[i].client_id;
+        if (id == 0) {
+            continue;
+        }
+        uint32_t h = load_id_hash(l, id);
+        while (l->by_id[h] != 0) {
+            h = (h + 1) & l->by_id_mask;
+        }
+        l->by_id[h] = i + 1;
+    }
+}
+
+/* The slot a reply or redirect for client id `id` belongs to, or UINT32_MAX. */
+static uint32_t load_slot_of(const struct load *l, uint64_t id)
+{
+    uint64_t nonce = id - l->client_base;
+    if (nonce < l->lo.outstanding && l->slots[nonce].registering) {
+        return (uint32_t)nonce;
+    }
+    /* Load <= 1/2: an empty slot ends every probe. */
+    for (uint32_t h = load_id_hash(l, id), n = 0; n <= l->by_id_mask && l->by_id[h] != 0; n++) {
+        if (l->slots[l->by_id[h] - 1].client_id == id) {
+            return l->by_id[h] - 1;
+        }
+        h = (h + 1) & l->by_id_mask;
+    }
+    return UINT32_MAX;
+}
+
+/* Encodes slot i's registration: client id base + i is the nonce the reply echoes (with a
+ * key, the client's own id), and the number it consumes is the floor a keyed session
+ * starts from (engine/sess.h). */
+static int load_prepare_register(struct load *l, uint32_t i)
+{
+    struct load_slot *s = &l->slots[i];
+
+    s->registering = 1;
+    s->request_no++;
+    int len =
+        cli_encode_request(l->o, l->client_base + i, s->request_no, MSG_REQ_REGISTER, MSG_OP_NOOP,
+                           NULL, 0, l->reqs + (size_t)i * CLI_MSG_CAP, CLI_MSG_CAP);
+    if (len < 0) {
+        return len;
+    }
+    s->len = (uint32_t)len;
+    return 0;
+}
+
+/* The reply to slot i's registration. BUSY waits for the retry; any other refusal ends the
+ * load (a keyed floor below the saved number, say): every request needs a session. */
+static void load_on_registered(struct load *l, uint32_t i, const struct msg_client_reply *r)
+{
+    struct load_slot *s = &l->slots[i];
+    uint64_t id = 0;
+
+    if (r->status == MSG_STATUS_BUSY) {
+        return;
+    }
+    if (cli_registered_id(r, &id) != 0) {
+        fprintf(stderr, "ordo-cli load: registration of slot %u refused: %s (status %u)\n", i,
+                cli_status_str(r->status), (unsigned)r->status);
+        l->fatal = CLI_EXIT_REJECTED;
+        return;
+    }
+    s->registering = 0;
+    s->client_id = id;
+    s->busy = 0;
+    l->free_slots[l->n_free++] = i;
+    l->st.registered++;
+    load_index_ids(l);
 }
 
 static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
@@ -247,7 +335,6 @@ static int load_prepare_readback(struct load *l, uint32_t i)
     s->op = SM_KV_OP_GET;
     s->version = l->key_version[k];
     s->request_no++;
-    s->reopened = 0;
     return load_encode(l, i);
 }
 
@@ -263,7 +350,10 @@ static int load_issue(struct load *l)
     while (n < LOAD_BATCH && l->n_free > 0 && load_may_issue(l, now)) {
         uint32_t i = l->free_slots[--l->n_free];
         struct load_slot *s = &l->slots[i];
-        int rc = l->readback_phase ? load_prepare_readback(l, i) : load_prepare(l, i);
+        int reg = s->client_id == 0;
+        int rc = reg                 ? load_prepare_register(l, i)
+                 : l->readback_phase ? load_prepare_readback(l, i)
+                                     : load_prepare(l, i);
         if (rc == 1) {
             l->free_slots[l->n_free++] = i; /* read-back: nothing left to read */
             break;
@@ -275,7 +365,7 @@ static int load_issue(struct load *l)
         s->tries = 1;
         s->first_ns = now;
         load_arm(l, s, now);
-        l->issued += l->readback_phase ? 0u : 1u;
+        l->issued += l->readback_phase || reg ? 0u : 1u;
         iov[n].iov_base = l->reqs + (size_t)i * CLI_MSG_CAP;
         iov[n].iov_len = s->len;
         memset(&msgs[n], 0, sizeof(msgs[n]));
@@ -367,19 +457,31 @@ static int load_check_get(struct load *l, const struct load_slot *s,
     return memcmp(r->result, l->value, l->lo.value_size) == 0;
 }
 
-static int load_encode_first(struct load *l, uint32_t i)
+/* SESSION_EXPIRED: the slot's session is gone (expired or evicted). This attempt was not
+ * applied but an earlier one may have been: exactly-once is lost for this request, so it
+ * fails (a PUT's key becomes uncertain); the slot registers again before its next one. */
+static void load_session_lost(struct load *l, uint32_t i)
 {
     struct load_slot *s = &l->slots[i];
 
-    s->request_no = 1;
-    s->reopened = 1;
-    if (load_encode(l, i) != 0) {
-        return 0;
+    l->st.sessions_lost++;
+    load_report_error(l, s, "session expired: outcome unknown, registering again");
+    if (l->readback_phase) {
+        l->st.readback_skipped++;
+    } else {
+        l->st.errors++;
     }
-    l->st.reopened++;
-    load_send_one(l, i);
-    load_arm(l, s, cli_now_ns());
-    return 1;
+    if (l->lo.verify && s->op == SM_KV_OP_PUT) {
+        l->key_version[s->key] = LOAD_VERSION_UNKNOWN;
+    }
+    s->client_id = 0;
+    load_index_ids(l);
+    if (l->readback_phase) {
+        s->busy = 0;
+        l->free_slots[l->n_free++] = i;
+        return;
+    }
+    load_finish(l, i, 0);
 }
 
 static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r)
@@ -390,13 +492,15 @@ static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_re
         load_finish(l, i, 1);
         return;
     }
+    if (s->registering) {
+        load_on_registered(l, i, r);
+        return;
+    }
     if (r->status == MSG_STATUS_BUSY) {
         return; /* backpressure: the timeout retries it */
     }
-    /* The replica holds no session for this client (none opened yet, e.g. after reads that
-     * bypass the log, or evicted): nothing was applied, so the same operation goes again as
-     * request number 1, which opens one (once per request). */
-    if (r->status == MSG_STATUS_SESSION_EXPIRED && !s->reopened && load_encode_first(l, i)) {
+    if (r->status == MSG_STATUS_SESSION_EXPIRED) {
+        load_session_lost(l, i);
         return;
     }
     if (s->op == SM_KV_OP_PUT) {
@@ -468,15 +572,15 @@ static void load_on_datagram(struct load *l, const uint8_t *buf, size_t len)
         client = m.u.request.client_id;
         req_no = m.u.request.request_no;
     }
-    uint64_t i = client - l->client_base;
+    uint32_t i = l->o->echo ? (uint32_t)(client - l->client_base) : load_slot_of(l, client);
     if (i >= l->lo.outstanding || !l->slots[i].busy || l->slots[i].request_no != req_no) {
         l->st.stale++;
         return;
     }
     if (m.hdr.type == MSG_REDIRECT) {
-        load_on_redirect(l, (uint32_t)i, &m.u.redirect);
+        load_on_redirect(l, i, &m.u.redirect);
     } else {
-        load_on_reply(l, (uint32_t)i, &m.u.reply);
+        load_on_reply(l, i, &m.u.reply);
     }
 }
 
@@ -546,6 +650,14 @@ static void load_expire(struct load *l, uint64_t now)
                 s->deadline_ns < l->next_deadline_ns ? s->deadline_ns : l->next_deadline_ns;
             continue;
         }
+        if (s->tries > l->o->retries && s->registering) {
+            fprintf(stderr,
+                    "ordo-cli load: registration of slot %u: no reply after every "
+                    "retry\n",
+                    i);
+            l->fatal = CLI_EXIT_NO_REPLY;
+            return;
+        }
         if (s->tries > l->o->retries && l->readback_phase) {
             load_report_error(l, s, "read-back: no reply after every retry");
             load_finish(l, i, 0);
@@ -612,6 +724,9 @@ static int load_run(struct load *l)
 {
     for (;;) {
         uint64_t t = cli_now_ns();
+        if (l->fatal != 0) {
+            return l->fatal;
+        }
         if (l->lo.progress_ms != 0 && !l->readback_phase && t >= l->next_progress_ns) {
             load_progress(l, t);
         }
@@ -667,10 +782,11 @@ static void load_summary_tail(const struct load *l)
 {
     const struct load_gap *g = &l->gap;
 
-    printf(" reopened=%llu rotations=%llu max_gap_ms=%.1f gap_start_s=%.3f gap_end_s=%.3f "
-           "gap_end_epoch_ms=%llu",
-           (unsigned long long)l->st.reopened, (unsigned long long)l->st.rotations,
-           (double)g->max_ns / 1e6, g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
+    printf(" registered=%llu sessions_lost=%llu rotations=%llu max_gap_ms=%.1f gap_start_s=%.3f "
+           "gap_end_s=%.3f gap_end_epoch_ms=%llu",
+           (unsigned long long)l->st.registered, (unsigned long long)l->st.sessions_lost,
+           (unsigned long long)l->st.rotations, (double)g->max_ns / 1e6,
+           g->start_ns != 0 ? (double)(g->start_ns - l->t0_ns) / 1e9 : 0.0,
            g->end_ns != 0 ? (double)(g->end_ns - l->t0_ns) / 1e9 : 0.0,
            (unsigned long long)(g->end_rt_us / 1000u));
     if (l->lo.readback) {
@@ -834,6 +950,7 @@ static void load_free(struct load *l)
     mem_free(l->free_slots);
     mem_free(l->key_version);
     mem_free(l->lat_ns);
+    mem_free(l->by_id);
     mem_free(l);
 }
 
@@ -852,26 +969,37 @@ static struct load *load_new(const struct cli_opts *o, const struct load_opts *l
     l->free_slots = mem_calloc(lo->outstanding, sizeof(*l->free_slots));
     l->key_version = mem_calloc(lo->keys, sizeof(*l->key_version));
     l->lat_ns = mem_calloc(lo->requests, sizeof(*l->lat_ns));
+    uint32_t ids = 4;
+    while (ids < 2 * lo->outstanding) {
+        ids *= 2; /* load <= 1/2; outstanding <= LOAD_SLOTS_MAX */
+    }
+    l->by_id_mask = ids - 1;
+    l->by_id = mem_calloc(ids, sizeof(*l->by_id));
     if (l->slots == NULL || l->reqs == NULL || l->free_slots == NULL || l->key_version == NULL ||
-        l->lat_ns == NULL) {
+        l->lat_ns == NULL || l->by_id == NULL) {
         load_free(l);
         return NULL;
     }
     return l;
 }
 
+/* Every slot registers a session before its first request (engine/sess.h): with a key, its
+ * own id client base + i (the key's client, numbered from the clock so that the floor lies
+ * above earlier runs); without, an id the replica assigns (base + i is only the nonce). */
 static void load_init_slots(struct load *l)
 {
-    /* A replica opens a session only at request number 1 (engine/sess.h). */
-    uint64_t first_no = l->o->request_no != 0 ? l->o->request_no : 1;
+    uint64_t first_no = l->o->request_no != 0 ? l->o->request_no
+                        : l->o->has_key       ? cli_now_realtime_us()
+                                              : 1;
 
     l->client_base = l->o->client_id_set ? l->o->client_id : cli_random_u64() >> 1;
     l->nonce = cli_random_u64();
     l->rng = l->lo.seed * 0x9e3779b97f4a7c15ull + 1;
     l->next_deadline_ns = UINT64_MAX;
     for (uint32_t i = 0; i < l->lo.outstanding; i++) {
-        l->slots[i].client_id = l->client_base + i;
-        l->slots[i].request_no = first_no - 1; /* load_prepare increments before use */
+        /* Echo mode: nothing registers (the "server" echoes the request). */
+        l->slots[i].client_id = l->o->echo ? l->client_base + i : 0;
+        l->slots[i].request_no = first_no - 1; /* each request increments before use */
         /* Pop order: slot 0 first. */
         l->free_slots[i] = l->lo.outstanding - 1 - i;
     }

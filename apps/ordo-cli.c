@@ -22,17 +22,20 @@
 static const char cli_usage[] =
     "usage: ordo-cli --server IP:PORT[,IP:PORT...] [options] COMMAND\n"
     "commands:\n"
-    "  put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW\n"
+    "  put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | register\n"
     "  load --requests N --outstanding K --value-size B --keys M [--read-ratio R]\n"
     "       [--verify] [--seed S] [--duration-s D] [--progress-ms P] [--readback]\n"
     "options:\n"
     "  --server LIST    replicas to ask, first one first; an attempt without reply\n"
     "                   moves to the next (redirects name the leader)\n"
     "  --cluster-id N   cluster id in every header (default 1)\n"
-    "  --client-id N    client id (default: random); --request-no N (default: 1 for a\n"
-    "                   random client id, else microseconds since the epoch, falling\n"
-    "                   back to 1 when the replica has no session for the client;\n"
-    "                   load: slot i is client N+i, numbered from --request-no or 1)\n"
+    "  --client-id N    a session registered earlier (`register` prints its id);\n"
+    "                   default: a write registers a new session, a get needs none\n"
+    "                   (MSG_REQ_READ). With --key-file, N is the client's own id and\n"
+    "                   each run registers it again. --request-no N (default:\n"
+    "                   microseconds since the epoch for a fixed id; load: slot i\n"
+    "                   registers id N+i with a key, numbered from --request-no or\n"
+    "                   the clock)\n"
     "  --key-file F     per-client MAC key: 32 raw bytes or 64 hex digits\n"
     "  --timeout-ms T   wait per attempt (default 500); --retries R (default 4)\n"
     "  --echo           the server is a UDP echo (baseline measurements)\n"
@@ -159,7 +162,8 @@ void cli_conn_close(struct cli_conn *c)
 }
 
 int cli_encode_request(const struct cli_opts *o, uint64_t client_id, uint64_t request_no,
-                       uint8_t op, const uint8_t *args, uint32_t args_len, uint8_t *buf, size_t cap)
+                       uint16_t flags, uint8_t op, const uint8_t *args, uint32_t args_len,
+                       uint8_t *buf, size_t cap)
 {
     struct msg m;
 
@@ -169,6 +173,7 @@ int cli_encode_request(const struct cli_opts *o, uint64_t client_id, uint64_t re
     m.hdr.sender = MSG_NODE_NONE;
     m.u.request.client_id = client_id;
     m.u.request.request_no = request_no;
+    m.u.request.flags = flags;
     m.u.request.op = op;
     m.u.request.args_len = args_len;
     m.u.request.args = args;
@@ -212,6 +217,20 @@ int cli_redirect_target(const struct msg_redirect *r, struct sockaddr_in *out)
     out->sin_family = AF_INET;
     out->sin_addr.s_addr = r->leader_ipv4;
     out->sin_port = htons(r->leader_port);
+    return 0;
+}
+
+int cli_registered_id(const struct msg_client_reply *r, uint64_t *client_id)
+{
+    uint64_t id = 0;
+
+    if (r->status != MSG_STATUS_OK || r->result_len != 8) {
+        return ORDO_EMALFORMED;
+    }
+    for (uint32_t i = 0; i < 8; i++) {
+        id |= (uint64_t)r->result[i] << (8 * i);
+    }
+    *client_id = id;
     return 0;
 }
 
@@ -469,6 +488,15 @@ static int cli_command_report(const struct cli_opts *o, const char *cmd,
         fwrite(r->result, 1, r->result_len, stdout);
         fputc('\n', stdout);
         return CLI_EXIT_MISMATCH;
+    case MSG_STATUS_SESSION_EXPIRED:
+        /* Exactly-once is lost for this request: it was not applied by the attempt that got
+         * this answer, but an earlier one may have been (before the session went). */
+        fprintf(stderr,
+                "ordo-cli: session expired: the replica has no session for client "
+                "%llu (never registered, expired or evicted); the outcome of this %s is "
+                "unknown; register again (ordo-cli register)\n",
+                (unsigned long long)r->client_id, cmd);
+        return CLI_EXIT_REJECTED;
     default:
         fprintf(stderr, "ordo-cli: the replica rejected the request: %s (status %u)\n",
                 cli_status_str(r->status), (unsigned)r->status);
@@ -492,11 +520,11 @@ static int cli_redirect_report(const struct msg_redirect *r)
 }
 
 /* Encodes the request of c with request number request_no into c->req. */
-static int cli_call_encode(struct cli_call *c, uint64_t request_no, uint8_t op, const uint8_t *args,
-                           uint32_t args_len)
+static int cli_call_encode(struct cli_call *c, uint64_t request_no, uint16_t flags, uint8_t op,
+                           const uint8_t *args, uint32_t args_len)
 {
     c->request_no = request_no;
-    int len = cli_encode_request(c->o, c->client_id, request_no, op, args, args_len, c->req,
+    int len = cli_encode_request(c->o, c->client_id, request_no, flags, op, args, args_len, c->req,
                                  sizeof(c->req));
     if (len < 0) {
         fprintf(stderr, "ordo-cli: cannot encode the request: %s\n", ordo_strerror(len));
@@ -506,41 +534,93 @@ static int cli_call_encode(struct cli_call *c, uint64_t request_no, uint8_t op, 
     return CLI_EXIT_OK;
 }
 
+/* Opens a session (dissertation 6.3) and leaves its id in c->client_id. Without a key the
+ * request's client id and number are a random nonce and the replica assigns the id; with a
+ * key the id is the client's own (its MAC identity) and request_no is a floor above every
+ * number it used before. Returns a cli_exit code (after a message unless CLI_EXIT_OK or
+ * CLI_EXIT_REDIRECT, which the caller reports). */
+static int cli_register(struct cli_call *c, uint64_t request_no)
+{
+    const struct cli_opts *o = c->o;
+
+    c->client_id = o->has_key ? o->client_id : cli_random_u64() | 1u;
+    int rc = cli_call_encode(c, request_no, MSG_REQ_REGISTER, MSG_OP_NOOP, NULL, 0);
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_call_run(c);
+    }
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (cli_registered_id(&c->reply.u.reply, &c->client_id) != 0) {
+        fprintf(stderr, "ordo-cli: registration refused: %s (status %u)\n",
+                cli_status_str(c->reply.u.reply.status), (unsigned)c->reply.u.reply.status);
+        return CLI_EXIT_REJECTED;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The request number of a fixed client id: a time-based one outlives this process, so
+ * later runs stay above the numbers earlier ones used. */
+static uint64_t cli_fixed_request_no(const struct cli_opts *o)
+{
+    return o->request_no != 0 ? o->request_no : cli_now_realtime_us();
+}
+
+/* Sends the command. A get needs no session: MSG_REQ_READ (linearizable, ReadIndex), under
+ * --client-id if given (a key's identity) or a random id. A write without --client-id first
+ * registers a session; --client-id names a session registered earlier (`ordo-cli
+ * register`), or with --key-file the client's own id, which registers at the floor (its
+ * request number) and sends the write as the next number. */
+static int cli_command_send(struct cli_call *c, uint8_t op, const uint8_t *args, uint32_t len)
+{
+    const struct cli_opts *o = c->o;
+    uint64_t no = 1;
+    uint16_t flags = 0;
+    int rc = CLI_EXIT_OK;
+
+    if (o->echo || op == SM_KV_OP_GET) {
+        c->client_id = o->client_id_set ? o->client_id : cli_random_u64() | 1u;
+        no = o->client_id_set ? cli_fixed_request_no(o) : 1;
+        flags = o->echo ? 0 : MSG_REQ_READ;
+    } else if (o->client_id_set && !o->has_key) {
+        c->client_id = o->client_id;
+        no = cli_fixed_request_no(o);
+    } else {
+        uint64_t floor = o->has_key ? cli_fixed_request_no(o) : 1;
+        rc = cli_register(c, floor);
+        no = o->has_key ? floor + 1 : 1;
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_call_encode(c, no, flags, op, args, len);
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_call_run(c);
+    }
+    return rc;
+}
+
 static int cli_command(const struct cli_opts *o, int argc, char **argv)
 {
     static uint8_t args[SM_KV_ARGS_MAX];
     static struct cli_call c;
-    uint8_t op = 0;
+    uint8_t op = MSG_OP_NOOP;
+    int args_len = 0;
 
-    int args_len = cli_command_args(argc, argv, &op, args, sizeof(args));
+    int reg = strcmp(argv[0], "register") == 0 && argc == 1;
+    if (!reg) {
+        args_len = cli_command_args(argc, argv, &op, args, sizeof(args));
+    }
     if (args_len < 0) {
         return args_len == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_LOCAL;
     }
     c.o = o;
-    c.client_id = o->client_id_set ? o->client_id : cli_random_u64();
-    /* A fixed client id outlives this process: a time-based number stays above the numbers
-     * its earlier runs used, so the replica never replays an old reply for a new command. */
-    int guessed = o->request_no == 0 && o->client_id_set;
-    uint64_t no = o->request_no != 0 ? o->request_no : guessed ? cli_now_realtime_us() : 1;
-    int rc = cli_call_encode(&c, no, op, args, (uint32_t)args_len);
-    if (rc != CLI_EXIT_OK) {
-        return rc;
-    }
-    rc = cli_conn_open(&c.conn, &o->server);
+    int rc = cli_conn_open(&c.conn, &o->server);
     if (rc != 0) {
         fprintf(stderr, "ordo-cli: cannot open a UDP socket to the server: %s\n", strerror(-rc));
         return rc == -ENETUNREACH ? CLI_EXIT_NO_REPLY : CLI_EXIT_LOCAL;
     }
-    rc = cli_call_run(&c);
-    /* The replica has no session for this client (new, or evicted): a session opens with
-     * request number 1, so retry once from there. */
-    if (rc == CLI_EXIT_OK && !o->echo && guessed &&
-        c.reply.u.reply.status == MSG_STATUS_SESSION_EXPIRED) {
-        rc = cli_call_encode(&c, 1, op, args, (uint32_t)args_len);
-        if (rc == CLI_EXIT_OK) {
-            rc = cli_call_run(&c);
-        }
-    }
+    rc = reg ? cli_register(&c, o->has_key ? cli_fixed_request_no(o) : 1)
+             : cli_command_send(&c, op, args, (uint32_t)args_len);
     if (rc == CLI_EXIT_REDIRECT) {
         rc = cli_redirect_report(&c.reply.u.redirect);
     } else if (rc == CLI_EXIT_OK) {
@@ -549,7 +629,12 @@ static int cli_command(const struct cli_opts *o, int argc, char **argv)
             fprintf(stderr, "ordo-cli: answered by %s\n",
                     cli_addr_str(&c.conn.server, addr, sizeof(addr)));
         }
-        rc = o->echo ? CLI_EXIT_OK : cli_command_report(o, argv[0], &c.reply.u.reply);
+        rc = reg       ? CLI_EXIT_OK
+             : o->echo ? CLI_EXIT_OK
+                       : cli_command_report(o, argv[0], &c.reply.u.reply);
+    }
+    if (reg && rc == CLI_EXIT_OK) {
+        printf("%llu\n", (unsigned long long)c.client_id);
     }
     cli_conn_close(&c.conn);
     return rc;

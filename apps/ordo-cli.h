@@ -64,10 +64,15 @@ int cli_conn_open(struct cli_conn *c, const struct sockaddr_in *server);
 int cli_conn_retarget(struct cli_conn *c, const struct sockaddr_in *server);
 void cli_conn_close(struct cli_conn *c);
 
-/* Encodes one client request (MAC'd when o->has_key) into buf. Returns length or < 0. */
+/* Encodes one client request (MAC'd when o->has_key; flags MSG_REQ_*) into buf. Returns
+ * length or < 0. */
 int cli_encode_request(const struct cli_opts *o, uint64_t client_id, uint64_t request_no,
-                       uint8_t op, const uint8_t *args, uint32_t args_len, uint8_t *buf,
-                       size_t cap);
+                       uint16_t flags, uint8_t op, const uint8_t *args, uint32_t args_len,
+                       uint8_t *buf, size_t cap);
+
+/* The client id a successful registration's reply carries (engine/sess.h); returns 0, or
+ * ORDO_EMALFORMED when the reply is not OK with an 8-byte result. */
+int cli_registered_id(const struct msg_client_reply *r, uint64_t *client_id);
 
 /* The server after cur in o->servers (wrapping), for a retry after an attempt without
  * reply: with several replicas listed, a dead leader does not stall the client. */

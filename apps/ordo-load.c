@@ -1,6 +1,7 @@
 /* ordo-load: a DPDK key-value load generator on its own port (veth via af_xdp/af_packet, or a
  * NIC). Closed loop (N outstanding) or open loop (fixed rate, latency from the intended send
- * time so coordinated omission stays visible); follows redirects; log-linear histograms. */
+ * time so coordinated omission stays visible); follows redirects; log-linear histograms.
+ * Each slot is one client session, registered before the measured run starts. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -74,12 +75,14 @@ struct load_opts {
 };
 
 struct load_slot {
+    uint64_t client_id; /* the slot's session (dissertation 6.3); 0 while registering */
     uint64_t request_no;
     uint64_t intended_tsc; /* latency origin: the scheduled (open) or first send time */
     uint64_t deadline_tsc;
     uint32_t tries;
     uint16_t len;
     uint8_t busy;
+    uint8_t registering;         /* the request in flight is its registration */
     uint8_t buf[LOAD_FRAME_MAX]; /* the encoded request, resent as is on retries */
 };
 
@@ -94,6 +97,8 @@ struct load_stats {
     uint64_t busy;
     uint64_t stale;
     uint64_t ignored;
+    uint64_t registered;    /* sessions opened: one per slot, more after a lost one */
+    uint64_t sessions_lost; /* SESSION_EXPIRED: that request failed; the slot registers again */
 };
 
 struct load {
@@ -104,6 +109,9 @@ struct load {
     struct load_slot *slots;
     uint32_t *free_slots;
     uint32_t n_free;
+    uint32_t *by_id; /* open addressing: session id -> slot + 1 (0 empty); load <= 1/2 */
+    uint32_t by_id_mask;
+    int fatal; /* a registration was refused or went unanswered */
     uint64_t hz;
     uint64_t t0;
     uint64_t stop_tsc;  /* no new requests from here on */
@@ -225,7 +233,7 @@ static int load_prepare(struct load *l, uint32_t i)
     m.hdr.type = MSG_CLIENT_REQUEST;
     m.hdr.cluster_id = l->o.cluster_id;
     m.hdr.sender = MSG_NODE_NONE;
-    m.u.request.client_id = l->o.client_base + i;
+    m.u.request.client_id = s->client_id;
     m.u.request.request_no = ++s->request_no;
     m.u.request.op = op;
     m.u.request.args_len = (uint32_t)args_len;
@@ -292,8 +300,103 @@ static void load_error(struct load *l, uint32_t i, const char *what)
     l->st.errors++;
     if (l->errors_shown++ < LOAD_ERR_SHOWN) {
         fprintf(stderr, "ordo-load: client %" PRIu64 " request %" PRIu64 ": %s\n",
-                l->o.client_base + i, l->slots[i].request_no, what);
+                l->slots[i].client_id, l->slots[i].request_no, what);
     }
+}
+
+/* ---- sessions: each slot registers one; replies find their slot by session id ---- */
+
+static uint32_t load_id_hash(const struct load *l, uint64_t id)
+{
+    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & l->by_id_mask;
+}
+
+/* Rebuilds the id index from the slots' ids (after a registration; rare). */
+static void load_index_ids(struct load *l)
+{
+    memset(l->by_id, 0, ((size_t)l->by_id_mask + 1) * sizeof(*l->by_id));
+    for (uint32_t i = 0; i < l->o.outstanding; i++) {
+        uint64_t id = l->slots[i].client_id;
+        if (id == 0) {
+            continue;
+        }
+        uint32_t h = load_id_hash(l, id);
+        while (l->by_id[h] != 0) {
+            h = (h + 1) & l->by_id_mask;
+        }
+        l->by_id[h] = i + 1;
+    }
+}
+
+/* The slot an answer for client id `id` belongs to (a registration's is client_base + i,
+ * the nonce it was sent with), or UINT32_MAX. */
+static uint32_t load_slot_of(const struct load *l, uint64_t id)
+{
+    uint64_t nonce = id - l->o.client_base;
+    if (nonce < l->o.outstanding && l->slots[nonce].registering) {
+        return (uint32_t)nonce;
+    }
+    for (uint32_t h = load_id_hash(l, id), n = 0; n <= l->by_id_mask && l->by_id[h] != 0; n++) {
+        if (l->slots[l->by_id[h] - 1].client_id == id) {
+            return l->by_id[h] - 1;
+        }
+        h = (h + 1) & l->by_id_mask;
+    }
+    return UINT32_MAX;
+}
+
+/* Sends slot i's registration (MSG_REQ_REGISTER): its client id client_base + i and request
+ * number are the nonce the reply echoes; the reply's result is the session id. The slot
+ * stays busy (not free) until registered. */
+static void load_register(struct load *l, uint32_t i, uint64_t now, struct rte_mbuf **tx,
+                          uint16_t *ntx)
+{
+    struct load_slot *s = &l->slots[i];
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_CLIENT_REQUEST;
+    m.hdr.cluster_id = l->o.cluster_id;
+    m.u.request.client_id = l->o.client_base + i;
+    m.u.request.request_no = ++s->request_no;
+    m.u.request.flags = MSG_REQ_REGISTER;
+    int len = wire_encode(&m, NULL, s->buf + FRAME_UDP_PAYLOAD_OFF,
+                          sizeof(s->buf) - FRAME_UDP_PAYLOAD_OFF);
+    if (len < 0) {
+        l->fatal = 1;
+        return;
+    }
+    s->len = (uint16_t)len;
+    s->client_id = 0;
+    s->registering = 1;
+    s->busy = 1;
+    s->tries = 0;
+    s->deadline_tsc = now + (uint64_t)l->o.timeout_ms * l->hz / 1000u;
+    load_send(l, i, tx, ntx);
+}
+
+/* The reply to slot i's registration: the slot becomes free with its session. BUSY (or an
+ * election) waits for the retry; any other refusal stops the run. */
+static void load_on_registered(struct load *l, uint32_t i, const struct msg_client_reply *r)
+{
+    struct load_slot *s = &l->slots[i];
+    if (r->status == MSG_STATUS_BUSY || r->status == MSG_STATUS_NO_QUORUM) {
+        return;
+    }
+    if (r->status != MSG_STATUS_OK || r->result_len != 8) {
+        fprintf(stderr, "ordo-load: registration refused (status %u)\n", (unsigned)r->status);
+        l->fatal = 1;
+        return;
+    }
+    uint64_t id = 0;
+    for (uint32_t k = 0; k < 8; k++) {
+        id |= (uint64_t)r->result[k] << (8 * k);
+    }
+    s->client_id = id;
+    s->registering = 0;
+    s->busy = 0;
+    l->free_slots[l->n_free++] = i;
+    l->st.registered++;
+    load_index_ids(l);
 }
 
 static const char *load_status_str(uint8_t status)
@@ -306,8 +409,12 @@ static const char *load_status_str(uint8_t status)
 }
 
 static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r,
-                          uint64_t now)
+                          uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
 {
+    if (l->slots[i].registering) {
+        load_on_registered(l, i, r);
+        return;
+    }
     switch (r->status) {
     case MSG_STATUS_OK:
         load_finish(l, i, 1, now);
@@ -319,6 +426,15 @@ static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_re
     case MSG_STATUS_BUSY:
     case MSG_STATUS_NO_QUORUM:
         l->st.busy++; /* backpressure or an election: the timeout retries it */
+        return;
+    case MSG_STATUS_SESSION_EXPIRED:
+        /* The session expired or was evicted: this request may or may not have been applied
+         * by an earlier attempt (exactly-once is lost for it), so it fails; the slot
+         * registers a new session before its next request. */
+        l->st.sessions_lost++;
+        load_error(l, i, "session expired (outcome unknown); registering again");
+        load_register(l, i, now, tx, ntx);
+        load_index_ids(l);
         return;
     default:
         load_error(l, i, load_status_str(r->status));
@@ -352,7 +468,7 @@ static void load_on_redirect(struct load *l, uint32_t i, const struct msg_redire
     load_send(l, i, tx, ntx);
 }
 
-/* One Ordo datagram for us: finds its slot (client id - base) and the current attempt. */
+/* One Ordo datagram for us: finds its slot (by session id) and the current attempt. */
 static void load_on_datagram(struct load *l, const struct frame_info *fi, uint64_t now,
                              struct rte_mbuf **tx, uint16_t *ntx)
 {
@@ -365,16 +481,15 @@ static void load_on_datagram(struct load *l, const struct frame_info *fi, uint64
     }
     uint64_t cid = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.client_id : m.u.redirect.client_id;
     uint64_t rno = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.request_no : m.u.redirect.request_no;
-    uint64_t i = cid - l->o.client_base;
-    if (cid < l->o.client_base || i >= l->o.outstanding || !l->slots[i].busy ||
-        l->slots[i].request_no != rno) {
+    uint32_t i = load_slot_of(l, cid);
+    if (i >= l->o.outstanding || !l->slots[i].busy || l->slots[i].request_no != rno) {
         l->st.stale++; /* an answer to an attempt already settled (duplicate or late) */
         return;
     }
     if (m.hdr.type == MSG_CLIENT_REPLY) {
-        load_on_reply(l, (uint32_t)i, &m.u.reply, now);
+        load_on_reply(l, i, &m.u.reply, now, tx, ntx);
     } else {
-        load_on_redirect(l, (uint32_t)i, &m.u.redirect, tx, ntx);
+        load_on_redirect(l, i, &m.u.redirect, tx, ntx);
     }
 }
 
@@ -454,6 +569,11 @@ static void load_expire(struct load *l, uint64_t now, struct rte_mbuf **tx, uint
         if (!s->busy || now < s->deadline_tsc) {
             continue;
         }
+        if (s->tries >= l->o.retries && s->registering) {
+            fprintf(stderr, "ordo-load: registration of slot %" PRIu32 ": no reply\n", i);
+            l->fatal = 1;
+            return;
+        }
         if (s->tries >= l->o.retries) {
             l->st.timeouts++;
             load_error(l, i, "no reply after every retry");
@@ -522,7 +642,7 @@ static void load_run(struct load *l)
         }
         bool issuing = !load_stop_flag && now < l->stop_tsc &&
                        (l->o.requests == 0 || l->st.issued < l->o.requests);
-        if (!issuing && load_in_flight(l) == 0) {
+        if ((!issuing && load_in_flight(l) == 0) || l->fatal) {
             l->end_tsc = now;
             return;
         }
@@ -531,6 +651,40 @@ static void load_run(struct load *l)
             rte_delay_us_sleep(5);
         }
     }
+}
+
+/* Registers every slot's session before the measured run (so neither the rate schedule nor
+ * the latencies see it), bounded by the retries. Returns 0 or -ETIMEDOUT / -EPROTO. */
+static int load_register_all(struct load *l)
+{
+    struct rte_mbuf *tx[LOAD_BURST];
+    uint16_t ntx = 0;
+    uint64_t next_expire = 0;
+    uint32_t idle = 0;
+    uint64_t now = rte_rdtsc();
+    for (uint32_t i = 0; i < l->o.outstanding; i++) {
+        load_register(l, i, now, tx, &ntx);
+    }
+    while (l->n_free < l->o.outstanding && !l->fatal && !load_stop_flag) {
+        now = rte_rdtsc();
+        uint32_t work = load_receive(l, now, tx, &ntx);
+        if (now >= next_expire) {
+            load_expire(l, now, tx, &ntx);
+            next_expire = now + l->hz / 1000u;
+        }
+        (void)net_tx(&l->port, 0, tx, ntx);
+        ntx = 0;
+        idle = work != 0 ? 0 : idle + 1;
+        if (!l->o.spin && idle > 256) {
+            rte_delay_us_sleep(5);
+        }
+    }
+    (void)net_tx(&l->port, 0, tx, ntx);
+    if (l->n_free < l->o.outstanding) {
+        return l->fatal ? -EPROTO : -ETIMEDOUT;
+    }
+    l->st.retries = 0; /* count the run's retries only */
+    return 0;
 }
 
 /* ---- summary ---- */
@@ -547,10 +701,12 @@ static void load_summary(struct load *l)
            " ok=%" PRIu64 " errors=%" PRIu64 " timeouts=%" PRIu64 " retries=%" PRIu64
            " redirects=%" PRIu64 " busy=%" PRIu64 " not_found=%" PRIu64 " stale=%" PRIu64
            " ignored=%" PRIu64 " duration_s=%.3f throughput=%.0f p50_us=%.1f p90_us=%.1f"
-           " p99_us=%.1f p999_us=%.1f max_us=%.1f\n",
+           " p99_us=%.1f p999_us=%.1f max_us=%.1f registered=%" PRIu64 " sessions_lost=%" PRIu64
+           "\n",
            l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
            l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, l->st.busy,
-           l->st.not_found, l->st.stale, l->st.ignored, secs, tput, q[0], q[1], q[2], q[3], q[4]);
+           l->st.not_found, l->st.stale, l->st.ignored, secs, tput, q[0], q[1], q[2], q[3], q[4],
+           l->st.registered, l->st.sessions_lost);
     if (l->o.json_path == NULL) {
         return;
     }
@@ -581,7 +737,8 @@ static void load_usage(FILE *f)
             "  --server-mac MAC    its MAC (default: resolved by ARP)\n"
             "  --ip IP             our IPv4 on the port; --udp-port P (default 9000)\n"
             "  --port NAME         ethdev name (default: the first port)\n"
-            "  --cluster-id N      (default 1); --client-id N first client id (default: random)\n"
+            "  --cluster-id N      (default 1); --client-id N first registration nonce (each\n"
+            "                      slot registers a session at start; default: random)\n"
             "  --outstanding N     closed loop: N requests in flight (default 16, max %u);\n"
             "                      open loop: the cap on requests in flight (default 256)\n"
             "  --rate R            open loop at R requests/s (latency from intended send)\n"
@@ -896,15 +1053,18 @@ static int load_resolve(struct load *l)
 
 static int load_alloc(struct load *l)
 {
+    uint32_t ids = 4;
+    while (ids < 2 * l->o.outstanding) {
+        ids *= 2; /* outstanding <= LOAD_SLOTS_MAX */
+    }
+    l->by_id_mask = ids - 1;
     l->slots = calloc(l->o.outstanding, sizeof(*l->slots));
     l->free_slots = calloc(l->o.outstanding, sizeof(*l->free_slots));
-    if (l->slots == NULL || l->free_slots == NULL) {
+    l->by_id = calloc(ids, sizeof(*l->by_id));
+    if (l->slots == NULL || l->free_slots == NULL || l->by_id == NULL) {
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < l->o.outstanding; i++) {
-        l->free_slots[i] = l->o.outstanding - 1u - i;
-    }
-    l->n_free = l->o.outstanding;
+    l->n_free = 0; /* a slot becomes free once registered (load_register_all) */
     if (l->o.csv_path != NULL) {
         l->csv = fopen(l->o.csv_path, "w");
         if (l->csv == NULL) {
@@ -971,8 +1131,8 @@ int main(int argc, char **argv)
     }
     l.o = c.o;
     if (!c.client_set) {
-        /* A fresh client id range per run: a replica's sessions remember earlier runs'
-         * request numbers and would call ours stale. */
+        /* A fresh nonce range per run for the registrations (the replica assigns the
+         * session ids): a late reply to an earlier run's registration is never taken. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         uint64_t x =
@@ -984,6 +1144,12 @@ int main(int argc, char **argv)
     if (load_setup(&l, &c, argc - eal_at, argv + eal_at) != 0) {
         return LOAD_EXIT_SETUP;
     }
+    if (load_register_all(&l) != 0) {
+        fprintf(stderr,
+                "ordo-load: cannot register %" PRIu32 " client sessions (%" PRIu64 " registered)\n",
+                l.o.outstanding, l.st.registered);
+        return LOAD_EXIT_SETUP;
+    }
     l.t0 = rte_rdtsc();
     l.next_send = l.t0;
     l.next_progress = l.t0 + l.hz;
@@ -993,9 +1159,10 @@ int main(int argc, char **argv)
     if (l.csv != NULL) {
         fclose(l.csv);
     }
-    bool all = l.st.errors == 0 && l.st.ok == l.st.issued;
+    bool all = l.st.errors == 0 && l.st.ok == l.st.issued && !l.fatal;
     net_port_close(&l.port);
     free(l.slots);
     free(l.free_slots);
+    free(l.by_id);
     return all ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
 }

@@ -43,6 +43,11 @@ static inline int msg_type_is_peer(uint8_t type)
 /* Client request flags. */
 #define MSG_REQ_NO_SESSION 0x0001u /* benchmarking mode: at-least-once, not deduplicated */
 #define MSG_REQ_READ 0x0002u       /* read-only: served by ReadIndex, not logged */
+/* Opens a client session (dissertation 6.3), through the log like a write: the reply's
+ * result is the session's client id (8 bytes, little-endian). The request's client_id and
+ * request_no are the client's nonce, echoed in the reply (a MAC'd request: its own id and a
+ * floor request number, engine/sess.h). Not with NO_SESSION or READ. */
+#define MSG_REQ_REGISTER 0x0004u
 
 /* Operation 0 is reserved in every application for a no-op (pktgen probes use it). */
 #define MSG_OP_NOOP 0u
@@ -53,7 +58,8 @@ enum msg_status {
     MSG_STATUS_NOT_FOUND = 1,
     MSG_STATUS_CAS_MISMATCH = 2,
     MSG_STATUS_INVALID = 3,         /* the application rejected the arguments */
-    MSG_STATUS_SESSION_EXPIRED = 4, /* request number older than the session keeps */
+    MSG_STATUS_SESSION_EXPIRED = 4, /* no session (never registered, expired, evicted), or a
+                                       request number older than the session keeps */
     MSG_STATUS_BUSY = 5,            /* backpressure: retry later */
     MSG_STATUS_TOO_LARGE = 6,
     MSG_STATUS_UNAUTHORIZED = 7,

@@ -281,6 +281,16 @@ static void raft_peers_rebuild(struct raft *r)
         }
         p->voter = s->role == MSG_ROLE_VOTER;
     }
+    /* A leader keeps replicating, as to a learner, to servers that its latest configuration
+     * removes while that configuration is uncommitted, so they receive the entry that removes
+     * them and learn it; the first heartbeat round after the commit (which tells them the
+     * commit) drops them (raft_broadcast_heartbeat). */
+    for (uint32_t j = 0; j < n_old && r->role == RAFT_LEADER; j++) {
+        if (r->conf_index > r->commit_index && raft_conf_find(&r->conf, old[j].id) < 0) {
+            r->peers[r->n_peers] = old[j];
+            r->peers[r->n_peers++].voter = 0;
+        }
+    }
     ORDO_ASSERT(r->n_peers < MSG_NODES_MAX);
 }
 
@@ -804,6 +814,10 @@ static void raft_broadcast_heartbeat(struct raft *r)
         memcpy(h->digest, r->digest, MSG_DIGEST_LEN);
     }
     r->heartbeat_deadline_ms = r->now_ms + r->cfg.heartbeat_ms;
+    uint32_t members = r->conf.n - (raft_conf_find(&r->conf, r->cfg.id) >= 0 ? 1u : 0u);
+    if (r->n_peers > members && r->conf_index <= r->commit_index) {
+        raft_peers_rebuild(r); /* removed servers were told the commit: stop contacting them */
+    }
 }
 
 static void raft_become_leader(struct raft *r)
@@ -813,6 +827,7 @@ static void raft_become_leader(struct raft *r)
     raft_role_set(r, RAFT_LEADER);
     raft_leader_set(r, r->cfg.id);
     r->stats.leaderships++;
+    raft_peers_rebuild(r); /* removed servers kept by an earlier term go unless still due */
     for (uint32_t i = 0; i < r->n_peers; i++) {
         struct raft_progress *p = &r->peers[i];
         p->next_index = raft_last(r) + 1;

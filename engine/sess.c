@@ -13,14 +13,14 @@
 
 #define SESS_NIL UINT32_MAX
 #define SESS_SNAP_MAGIC 0x5345534fu /* "OSES" in little-endian byte order */
-#define SESS_SNAP_VERSION 1u
-#define SESS_SNAP_HEADER_LEN 20u /* magic u32, version u16, flags u16, count u32, index u64 */
-#define SESS_ENTRY_LEN 29u       /* client u64, request u64, last_used u64, status u8, len u32 */
+#define SESS_SNAP_VERSION 2u        /* 2: registration (request number 0 = nothing applied yet) */
+#define SESS_SNAP_HEADER_LEN 20u    /* magic u32, version u16, flags u16, count u32, index u64 */
+#define SESS_ENTRY_LEN 29u          /* client u64, request u64, last_used u64, status u8, len u32 */
 #define SESS_SESSIONS_LIMIT (1u << 24)
 
 struct sess_entry {
     uint64_t client_id;
-    uint64_t request_no; /* highest applied; 0 only while the entry is free */
+    uint64_t request_no; /* highest applied; 0 when free or registered with nothing applied */
     uint64_t last_used;  /* log index of the last sess_record */
     uint32_t prev;       /* LRU list (towards the least recently used) */
     uint32_t next;       /* LRU list, or the free list */
@@ -40,6 +40,9 @@ struct sess_table {
     uint32_t lru_tail; /* most recently used */
     uint64_t index_last;
     uint64_t reply_bytes; /* sum of result_len, for sess_snapshot_size */
+    uint64_t reg_index;   /* index of the last registration */
+    uint32_t reg_next;    /* next k for an id at reg_index (SESS_REGISTER_PER_INDEX) */
+    uint8_t reg_result[SESS_REGISTER_RESULT_LEN]; /* the last registration's reply result */
 };
 
 /* splitmix64's finalizer: client ids are random already, but a test may use 1, 2, 3... */
@@ -69,6 +72,8 @@ static void sess_reset(struct sess_table *t)
     t->lru_tail = SESS_NIL;
     t->index_last = 0;
     t->reply_bytes = 0;
+    t->reg_index = 0;
+    t->reg_next = 0;
 }
 
 static int sess_config_fill(const struct sess_config *cfg, struct sess_config *c)
@@ -80,7 +85,8 @@ static int sess_config_fill(const struct sess_config *cfg, struct sess_config *c
     c->sessions_max = c->sessions_max ? c->sessions_max : SESS_SESSIONS_MAX_DEFAULT;
     c->expiry_entries = c->expiry_entries ? c->expiry_entries : SESS_EXPIRY_ENTRIES_DEFAULT;
     c->reply_max = c->reply_max ? c->reply_max : SESS_REPLY_MAX_DEFAULT;
-    if (c->sessions_max > SESS_SESSIONS_LIMIT || c->reply_max > (1u << 20)) {
+    if (c->sessions_max > SESS_SESSIONS_LIMIT || c->reply_max > (1u << 20) ||
+        c->reply_max < SESS_REGISTER_RESULT_LEN) {
         return ORDO_ECONFIG;
     }
     return 0;
@@ -229,13 +235,20 @@ void sess_advance(struct sess_table *t, uint64_t index)
     }
 }
 
+int sess_known(const struct sess_table *t, uint64_t client_id)
+{
+    uint32_t e;
+    (void)sess_find(t, client_id, &e);
+    return e != SESS_NIL;
+}
+
 enum sess_verdict sess_lookup(const struct sess_table *t, uint64_t client_id, uint64_t request_no,
                               struct sess_reply *reply)
 {
     uint32_t e;
     (void)sess_find(t, client_id, &e);
-    if (e == SESS_NIL) {
-        return request_no == 1 ? SESS_NEW : SESS_EXPIRED;
+    if (e == SESS_NIL || request_no == 0) {
+        return SESS_EXPIRED; /* only a registration opens a session (dissertation 6.3) */
     }
     const struct sess_entry *s = &t->entries[e];
     if (request_no > s->request_no) {
@@ -273,14 +286,12 @@ static uint32_t sess_open(struct sess_table *t, uint32_t slot, uint64_t client_i
     return e;
 }
 
-int sess_record(struct sess_table *t, uint64_t client_id, uint64_t request_no, uint64_t index,
-                uint8_t status, const uint8_t *result, uint32_t result_len)
+/* Saves a session's last applied request and reply at `index`, opening the session if the
+ * client has none. request_no 0 only for a session that is new (registration, snapshot). */
+static void sess_store(struct sess_table *t, uint64_t client_id, uint64_t request_no,
+                       uint64_t index, uint8_t status, const uint8_t *result, uint32_t result_len)
 {
-    if (result_len > t->cfg.reply_max) {
-        return ORDO_ETOOBIG;
-    }
-    ORDO_ASSERT(index >= t->index_last);
-    ORDO_ASSERT(request_no >= 1);
+    ORDO_ASSERT(result_len <= t->cfg.reply_max);
     uint32_t e;
     uint32_t slot = sess_find(t, client_id, &e);
     if (e == SESS_NIL) {
@@ -301,17 +312,124 @@ int sess_record(struct sess_table *t, uint64_t client_id, uint64_t request_no, u
         /* memmove: a snapshot read stages the result in this very buffer. */
         memmove(sess_reply_buf(t, e), result, result_len);
     }
+}
+
+int sess_record(struct sess_table *t, uint64_t client_id, uint64_t request_no, uint64_t index,
+                uint8_t status, const uint8_t *result, uint32_t result_len)
+{
+    if (result_len > t->cfg.reply_max) {
+        return ORDO_ETOOBIG;
+    }
+    ORDO_ASSERT(index >= t->index_last);
+    ORDO_ASSERT(request_no >= 1);
+    sess_store(t, client_id, request_no, index, status, result, result_len);
     return 0;
+}
+
+int sess_register(struct sess_table *t, uint64_t index, uint64_t *client_id)
+{
+    ORDO_ASSERT(index >= 1); /* log indices start at 1: no id is 0 (without a salt) */
+    ORDO_ASSERT(index >= t->index_last);
+    ORDO_ASSERT(index >= t->reg_index);
+    if (index != t->reg_index) {
+        t->reg_index = index;
+        t->reg_next = 0;
+    }
+    if (index >= SESS_REGISTER_INDEX_LIMIT) {
+        return ORDO_ENOSPACE;
+    }
+    /* Assigned ids never collide with each other; skipping a taken id only matters for a
+     * table whose ids came from elsewhere (tests), and is deterministic too. */
+    while (t->reg_next < SESS_REGISTER_PER_INDEX) {
+        uint64_t id = ((index << 16) | t->reg_next++) ^ t->cfg.id_salt;
+        uint32_t e;
+        (void)sess_find(t, id, &e);
+        if (e == SESS_NIL) {
+            sess_store(t, id, 0, index, MSG_STATUS_OK, NULL, 0);
+            *client_id = id;
+            return 0;
+        }
+    }
+    return ORDO_ENOSPACE;
+}
+
+static void sess_reply_id(struct sess_table *t, uint64_t id, struct msg_client_reply *reply)
+{
+    for (uint32_t i = 0; i < SESS_REGISTER_RESULT_LEN; i++) {
+        t->reg_result[i] = (uint8_t)(id >> (8 * i));
+    }
+    reply->status = MSG_STATUS_OK;
+    reply->result = t->reg_result;
+    reply->result_len = SESS_REGISTER_RESULT_LEN;
+}
+
+/* An authenticated client's registration: its MAC identity is its client id, so that is
+ * the session's id too; the request number is a floor (it becomes the session's last
+ * request), so its requests from before stay refused as expired. */
+static void sess_execute_register_own(struct sess_table *t, uint64_t index,
+                                      const struct msg_client_request *req,
+                                      struct msg_client_reply *reply)
+{
+    struct sess_reply saved;
+    enum sess_verdict v = sess_known(t, req->client_id)
+                              ? sess_lookup(t, req->client_id, req->request_no, &saved)
+                              : SESS_NEW;
+    if (v == SESS_DUPLICATE) {
+        reply->status = saved.status;
+        reply->result_len = saved.result_len;
+        reply->result = saved.result;
+        return;
+    }
+    if (v == SESS_EXPIRED) {
+        reply->status = MSG_STATUS_SESSION_EXPIRED;
+        return;
+    }
+    sess_reply_id(t, req->client_id, reply);
+    sess_store(t, req->client_id, req->request_no, index, MSG_STATUS_OK, t->reg_result,
+               SESS_REGISTER_RESULT_LEN);
+}
+
+/* The registration step of sess_execute. */
+static void sess_execute_register(struct sess_table *t, uint64_t index,
+                                  const struct msg_client_request *req, int authenticated,
+                                  struct msg_client_reply *reply)
+{
+    uint64_t id = 0;
+    ORDO_ASSERT(index >= t->index_last);
+    if ((req->flags & (MSG_REQ_NO_SESSION | MSG_REQ_READ)) || req->request_no == 0) {
+        reply->status = MSG_STATUS_INVALID; /* the codec refuses these; batches are data too */
+        return;
+    }
+    if (authenticated) {
+        sess_execute_register_own(t, index, req, reply);
+        return;
+    }
+    if (sess_register(t, index, &id) != 0) {
+        reply->status = MSG_STATUS_BUSY;
+        return;
+    }
+    sess_reply_id(t, id, reply);
 }
 
 int sess_execute(struct sess_table *t, struct sm *sm, uint64_t index,
                  const struct msg_client_request *req, uint8_t *out, uint32_t out_cap,
                  struct msg_client_reply *reply)
 {
+    return sess_execute_auth(t, sm, index, req, 0, out, out_cap, reply);
+}
+
+int sess_execute_auth(struct sess_table *t, struct sm *sm, uint64_t index,
+                      const struct msg_client_request *req, int authenticated, uint8_t *out,
+                      uint32_t out_cap, struct msg_client_reply *reply)
+{
     struct sess_reply saved;
     uint32_t out_len = 0;
     *reply = (struct msg_client_reply){
         .client_id = req->client_id, .request_no = req->request_no, .result = out};
+    if (sess_is_register(req->flags)) {
+        sess_execute_register(t, index, req, authenticated, reply);
+        return 0;
+    }
     int bypass = sess_bypass(req->flags);
     enum sess_verdict v =
         bypass ? SESS_NEW : sess_lookup(t, req->client_id, req->request_no, &saved);
@@ -425,7 +543,8 @@ static int sess_snapshot_entry(struct sm_stream_reader *r, struct sess_table *n,
     if (len > n->cfg.reply_max) {
         return ORDO_ETOOBIG;
     }
-    if (request_no == 0) {
+    /* A registered session with nothing applied yet has no saved reply. */
+    if (request_no == 0 && (status != MSG_STATUS_OK || len != 0)) {
         return ORDO_EMALFORMED;
     }
     uint32_t e;
@@ -442,8 +561,7 @@ static int sess_snapshot_entry(struct sm_stream_reader *r, struct sess_table *n,
     if (rc != 0) {
         return rc;
     }
-    rc = sess_record(n, client_id, request_no, last_used, status, buf, len);
-    ORDO_ASSERT(rc == 0);
+    sess_store(n, client_id, request_no, last_used, status, buf, len);
     return 0;
 }
 

@@ -29,7 +29,7 @@
 #define BODY_HEARTBEAT_RESPONSE 64u
 
 #define HDR_FLAGS_KNOWN MSG_HDR_MAC
-#define REQ_FLAGS_KNOWN (MSG_REQ_NO_SESSION | MSG_REQ_READ)
+#define REQ_FLAGS_KNOWN (MSG_REQ_NO_SESSION | MSG_REQ_READ | MSG_REQ_REGISTER)
 #define VOTE_FLAGS_KNOWN (MSG_VOTE_PRE | MSG_VOTE_TRANSFER)
 
 static_assert(WIRE_MAC_OFF + MSG_MAC_LEN == WIRE_HDR_LEN, "MAC is the last header field");
@@ -294,13 +294,23 @@ static int snapshot_valid(const struct msg_install_snapshot *s)
     return !s->done || s->offset + s->chunk_len == s->total_len;
 }
 
+/* Known flags only; a registration goes through the log and the session table, so it can
+ * be neither a read nor a no-session request. */
+static int req_flags_valid(uint16_t flags)
+{
+    if (flags & ~REQ_FLAGS_KNOWN) {
+        return 0;
+    }
+    return !(flags & MSG_REQ_REGISTER) || !(flags & (MSG_REQ_NO_SESSION | MSG_REQ_READ));
+}
+
 static int body_valid(const struct msg *m)
 {
     const struct msg_client_request *req = &m->u.request;
     const struct msg_client_reply *rep = &m->u.reply;
     switch (m->hdr.type) {
     case MSG_CLIENT_REQUEST:
-        return !(req->flags & ~REQ_FLAGS_KNOWN) && (req->args_len == 0 || req->args != NULL);
+        return req_flags_valid(req->flags) && (req->args_len == 0 || req->args != NULL);
     case MSG_CLIENT_REPLY:
         return rep->status <= MSG_STATUS_STOPPED && (rep->result_len == 0 || rep->result != NULL);
     case MSG_VOTE_REQUEST:

@@ -67,8 +67,10 @@ ORDO_API int wire_encode(const struct msg *m, const struct wire_key *key, uint8_
  *   ORDO_EMALFORMED  reserved != 0, unknown header flag bits, a peer message without
  *                    MSG_HDR_MAC or with sender 0, a non-zero MAC field without the
  *                    flag, bytes left after the body (trailing garbage) or after the
- *                    last variable part, an enum or boolean field out of range, a zero
- *                    or duplicate server id, index overflow, snapshot chunk outside
+ *                    last variable part, an enum or boolean field out of range, unknown
+ *                    request flag bits or MSG_REQ_REGISTER with MSG_REQ_READ or
+ *                    MSG_REQ_NO_SESSION, a zero or duplicate server id, index overflow,
+ *                    snapshot chunk outside
  *                    total_len (or a done chunk not ending it);
  *   ORDO_ENOSPACE    more entries than entries_cap (header and entry count were valid;
  *                    pass MSG_ENTRIES_MAX entries to never see it). */

@@ -6,29 +6,35 @@
 # Usage (root): perf/latency_curve.sh [BUILD_DIR] [OUT_DIR]   (defaults: ./build, ./docs)
 # Writes OUT_DIR/latency_curve-3replicas.dat, latency_curve-1replica.dat, latency_curve.svg
 # and latency_curve.png. Environment: PMD (af_xdp|af_packet, af_xdp), MODES ("3 1"),
-#   RATE_START (2000 req/s), RATE_STEP (1.4), RATE_MAX (400000), MAX_POINTS (14),
+#   RATE_START (500 req/s), RATE_STEP (1.4), RATE_MAX (400000), MAX_POINTS (14),
 #   DURATION (3 s per point), SAT_RATIO (0.9: saturated when throughput < ratio * offered),
-#   SAT_P99_US (50000), CAP (512 in flight at most), READ_RATIO (0.5), KEYS (10000),
-#   KEY_SIZE (16), VALUE_SIZE (64). Installs gnuplot-nox with apt-get when gnuplot is missing.
+#   SAT_P99_US (1000000), CAP (512 in flight at most), READ_RATIO (0: PUTs only), KEYS (10000),
+#   KEY_SIZE (16), VALUE_SIZE (64), BENCH_TIMING (Ordo election timing, as in compare_etcd.sh).
+#   PLOT_ONLY=1 redraws the plots from existing .dat files. Installs gnuplot-nox with apt-get
+#   when gnuplot is missing.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:-$HERE/../build}" && pwd)
 OUT=$(mkdir -p "${2:-$HERE/../docs}" && cd "${2:-$HERE/../docs}" && pwd)
 PMD=${PMD:-af_xdp}
-RATE_START=${RATE_START:-2000}
+RATE_START=${RATE_START:-500}
 RATE_STEP=${RATE_STEP:-1.4}
 RATE_MAX=${RATE_MAX:-400000}
 MAX_POINTS=${MAX_POINTS:-14}
 DURATION=${DURATION:-3}
 SAT_RATIO=${SAT_RATIO:-0.9}
-SAT_P99_US=${SAT_P99_US:-50000}
+SAT_P99_US=${SAT_P99_US:-1000000}
 CAP=${CAP:-512}
-MIX=(--read-ratio "${READ_RATIO:-0.5}" --keys "${KEYS:-10000}" --key-size "${KEY_SIZE:-16}"
+MIX=(--read-ratio "${READ_RATIO:-0}" --keys "${KEYS:-10000}" --key-size "${KEY_SIZE:-16}"
     --value-size "${VALUE_SIZE:-64}")
 
 # One sweep in a child process (its own namespaces, torn down when it exits).
 if [ "${LC_CHILD_MODE:-}" != "" ]; then
     VL_BUILD=$BUILD
+    # Election timing for a benchmark on shared cores: 10 ms ticks, heartbeat 50 ms,
+    # election timeout >= 1 s (the tests' 1 ms ticks let a loaded leader lose its term).
+    T="replica|tick_us|10000;replica|heartbeat_ticks|5;replica|election_ticks|100"
+    VL_CLUSTER_TIMING=${BENCH_TIMING:-$T}
     VL_NS_PREFIX=olc
     . "$HERE/../tests/integration/vethlib.sh"
     vl_init
@@ -78,7 +84,7 @@ PY
     exit 0
 fi
 
-[ "$(id -u)" -eq 0 ] || { echo "latency_curve: needs root (namespaces, DPDK)" >&2; exit 1; }
+[ -n "${PLOT_ONLY:-}" ] || [ "$(id -u)" -eq 0 ] || { echo "latency_curve: needs root (namespaces, DPDK)" >&2; exit 1; }
 for b in apps/ordo apps/ordo-load; do
     [ -x "$BUILD/$b" ] || { echo "latency_curve: $BUILD/$b not built" >&2; exit 1; }
 done
@@ -90,6 +96,7 @@ fi
 COMMIT=$(git -C "$HERE/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 MACHINE="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
 for n in ${MODES:-3 1}; do
+    [ -z "${PLOT_ONLY:-}" ] || break
     name=$([ "$n" -eq 1 ] && echo 1replica || echo "${n}replicas")
     dat="$OUT/latency_curve-$name.dat"
     {
@@ -115,18 +122,21 @@ for spec in "3replicas|lw 2|3 replicas" "1replica|dt 2|1 replica"; do
     done
 done
 PLOT="plot $PLOT"
-for term in "svg size 900,560 dynamic noenhanced font 'sans,12'" \
-    "pngcairo size 900,560 noenhanced font 'sans,10'"; do
+# The commit the data came from (PLOT_ONLY may redraw older data).
+DATA_COMMIT=$(sed -n 's/^# commit \([0-9a-f]*\);.*/\1/p' "$OUT"/latency_curve-*.dat 2>/dev/null |
+    head -1)
+for term in "svg size 1040,560 dynamic noenhanced font 'sans,12'" \
+    "pngcairo size 1040,560 noenhanced font 'sans,10'"; do
     ext=$([ "${term%% *}" = svg ] && echo svg || echo png)
     gnuplot <<GP
 set terminal $term
 set output "$OUT/latency_curve.$ext"
-set title "Ordo open-loop latency vs throughput (veth, $PMD, commit $COMMIT)"
+set title "Ordo open-loop latency vs throughput (veth, $PMD, commit ${DATA_COMMIT:-$COMMIT})"
 set xlabel "achieved throughput (requests/s)"
 set ylabel "latency from intended send (us)"
 set logscale y
 set grid
-set key top left
+set key outside right top vertical
 $PLOT
 GP
     echo "latency_curve: wrote $OUT/latency_curve.$ext" >&2

@@ -222,7 +222,10 @@ static bool conf_bit_test_set(uint64_t *map, uint32_t i)
 
 static void conf_store(void *field, size_t width, uint64_t x)
 {
-    if (width == 2) {
+    if (width == 1) {
+        uint8_t v = (uint8_t)x;
+        memcpy(field, &v, sizeof(v));
+    } else if (width == 2) {
         uint16_t v = (uint16_t)x;
         memcpy(field, &v, sizeof(v));
     } else if (width == 4) {
@@ -859,6 +862,7 @@ static const struct conf_key conf_node_keys[] = {
      .parse = conf_parse_path,
      CONF_FIELD(conf_node, data_dir),
      .required = true},
+    {.name = "join", .parse = conf_parse_uint, CONF_FIELD(conf_node, join), .min = 0, .max = 1},
 };
 
 #define CONF_R(f, mn, mx)                                                                          \
@@ -1373,6 +1377,16 @@ static int conf_check_nodes(struct conf_ctx *ctx)
         return conf_fail(ctx, NULL, "no [node.<id>] section (need at least one replica)");
     }
     conf_sort_nodes(c);
+    uint32_t founders = 0;
+    for (uint32_t i = 0; i < c->nodes_n; i++) {
+        founders += c->nodes[i].join == 0;
+    }
+    if (founders == 0) {
+        ctx->section = NULL;
+        return conf_fail(ctx, NULL,
+                         "every [node.<id>] has join = 1 (the initial membership needs at least "
+                         "one node with join = 0)");
+    }
     for (uint32_t i = 0; i < c->nodes_n; i++) {
         const struct conf_node *b = &c->nodes[i];
         snprintf(name, sizeof(name), "node.%" PRIu32, b->id);

@@ -73,6 +73,8 @@ struct conf_node {
     char port[CONF_PORT_NAME_MAX]; /* DPDK port name, or the index as written */
     int32_t port_index;            /* the index when port is a number, else -1 */
     char data_dir[CONF_PATH_MAX];  /* resolved path of the log and snapshots */
+    uint8_t join;                  /* 1: not in the initial membership (a spare): starts empty,
+                                    * joins when an operator adds it (docs/configuration.md) */
 };
 
 /* [replica]: tuning shared by all nodes. Every field has a default (conf_replica_defaults).

@@ -9,6 +9,7 @@
 #include <rte_cycles.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_random.h>
 
 #include "engine/mem.h"
 #include "engine/ordo_assert.h"
@@ -144,9 +145,12 @@ static int rt_make_rings(struct rt *rt, struct ordo_errmsg *e)
 
 static int rt_make_state(struct rt *rt, struct ordo_errmsg *e)
 {
+    /* A single replica keeps nothing across a restart: a fresh salt per start keeps the
+     * client ids it hands out from naming sessions of an earlier run (engine/sess.h). */
     struct sess_config sc = {
         .sessions_max = rt->conf->clients.sessions_max,
         .reply_max = rt->sm->result_max,
+        .id_salt = rt_replicated(rt->conf, rt->self) ? 0 : rte_rand(),
     };
     int rc = sess_create(&sc, &rt->sess);
     if (rc != 0) {

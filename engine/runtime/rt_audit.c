@@ -1,8 +1,8 @@
 /* Auditing (state machine approach, step 6): replicas digest their state at the same applied
  * indexes and compare through the heartbeats. The leader sees every follower's digest and
  * fail-stops when a majority agrees on another one; a follower sees only the leader's and
- * fail-stops when it still differs after two election timeouts (a divergent leader detects
- * itself first, and the next leader's digests then match). */
+ * fail-stops when that leader's still differs after two election timeouts (a divergent leader
+ * detects itself first; a leader change clears the suspicion). */
 #include <string.h>
 
 #include <rte_log.h>
@@ -87,31 +87,62 @@ static void rt_audit_diverged(struct rt_repl *rp, uint64_t index, uint32_t other
     rt_repl_fail(rp, "audit: state digest differs from the majority", ORDO_ECORRUPT);
 }
 
+/* Compares peer k's latest digest with ours once per audit index (counting and remembering
+ * the outcome). Returns 1 when it differs, 0 when equal or not comparable (not applied here
+ * yet, or older than the kept digests). Peers' digests stay until replaced: the leader's
+ * majority count needs every follower's at once, and they arrive in separate rounds. */
+static int rt_audit_differs(struct rt_repl *rp, uint32_t k)
+{
+    struct rt_audit *a = &rp->audit;
+    const struct raft_digest *p = &a->peer[k];
+    if (p->index == 0) {
+        return 0;
+    }
+    if (a->compared[k] != p->index) {
+        const uint8_t *mine = rt_audit_mine(a, p->index);
+        if (mine == NULL) {
+            return 0;
+        }
+        a->compared[k] = p->index;
+        a->differs[k] = memcmp(mine, p->digest, MSG_DIGEST_LEN) != 0;
+        a->ok += !a->differs[k];
+        a->mismatches += a->differs[k];
+        if (a->differs[k]) {
+            rp->view.audit_mismatch_node = p->from;
+            rp->view.audit_mismatch_index = p->index;
+            RTE_LOG(WARNING, USER1,
+                    "ordo: node %u: audit: node %u's state digest at index %" PRIu64
+                    " differs from ours\n",
+                    rp->rt->self->id, p->from, p->index);
+        }
+    }
+    return a->differs[k];
+}
+
 static void rt_audit_compare(struct rt_repl *rp)
 {
     struct rt_audit *a = &rp->audit;
     const struct conf *c = rp->rt->conf;
-    uint32_t majority = c->nodes_n / 2 + 1;
+    uint32_t majority = rt_member_voters(rp) / 2 + 1; /* spares in the file do not count */
     for (uint32_t k = 0; k < c->nodes_n; k++) {
         struct raft_digest *p = &a->peer[k];
-        const uint8_t *mine = p->index != 0 ? rt_audit_mine(a, p->index) : NULL;
-        if (mine == NULL) {
-            continue; /* not applied here yet, or too old */
+        int differs = rt_audit_differs(rp, k);
+        if (p->index == 0 || a->compared[k] != p->index) {
+            continue; /* nothing comparable from this peer */
         }
-        bool same = memcmp(mine, p->digest, MSG_DIGEST_LEN) == 0;
-        a->ok += same;
-        a->mismatches += !same;
-        bool from_leader = p->from == rp->leader;
-        if (from_leader) {
-            a->suspect_since_ms =
-                same ? 0 : (a->suspect_since_ms ? a->suspect_since_ms : rp->now_ms);
+        if (p->from == rp->leader && rp->role != RAFT_LEADER) {
+            if (!differs) {
+                a->suspect_since_ms = 0;
+            } else if (a->suspect_since_ms == 0) {
+                a->suspect_since_ms = rp->now_ms;
+                a->suspect_leader = rp->leader;
+            }
             a->suspect_index = p->index;
         }
-        if (!same && rp->role == RAFT_LEADER && rt_audit_others(a, c->nodes_n, k) >= majority) {
+        if (differs && rp->role == RAFT_LEADER && rt_audit_others(a, c->nodes_n, k) >= majority) {
             rt_audit_diverged(rp, p->index, p->from);
             return;
         }
-        p->index = 0; /* compared */
     }
 }
 
@@ -126,6 +157,12 @@ void rt_audit_round(struct rt_repl *rp)
         a->pending_index = 0;
         (void)raft_step(rp->raft, &ev, &up);
         rt_repl_handle_update(rp, &up);
+    }
+    /* A suspicion is about one leader: once another leads (or none, during an election) the
+     * old one's digest no longer counts, or a whole majority would stop after a divergent
+     * leader stopped itself. */
+    if (a->suspect_since_ms != 0 && a->suspect_leader != rp->leader) {
+        a->suspect_since_ms = 0;
     }
     rt_audit_compare(rp);
     uint64_t grace = 2ull * rp->rt->conf->replica.election_ticks *

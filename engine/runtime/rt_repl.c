@@ -227,10 +227,14 @@ static int rt_repl_create_core(struct rt_repl *rp, struct rt_recovered *rec)
     rs.snapshot_data = rec->snap_data;
     rs.snapshot_len = rec->snap.len;
     const struct conf *c = rp->rt->conf;
-    rs.bootstrap.n = c->nodes_n;
-    for (uint32_t i = 0; i < c->nodes_n; i++) {
-        rs.bootstrap.servers[i].id = c->nodes[i].id;
-        rs.bootstrap.servers[i].role = MSG_ROLE_VOTER;
+    /* The founding members: nodes with join = 1 are spares, added later by an operator. A
+     * spare bootstraps with no configuration and waits for a leader (raft.h). */
+    rs.bootstrap.n = 0;
+    for (uint32_t i = 0; i < c->nodes_n && rp->rt->self->join == 0; i++) {
+        if (c->nodes[i].join == 0) {
+            rs.bootstrap.servers[rs.bootstrap.n].id = c->nodes[i].id;
+            rs.bootstrap.servers[rs.bootstrap.n++].role = MSG_ROLE_VOTER;
+        }
     }
     rs.n_entries = rec->n;
     rs.entries = rec->entries;
@@ -312,6 +316,8 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
     }
+    rt_tele_u64(d, "audit_mismatch_node", &v->audit_mismatch_node);
+    rt_tele_u64(d, "audit_mismatch_index", &v->audit_mismatch_index);
     /* Queue depths: rte_ring_count only reads the ring's head and tail, safe from here. */
     (void)rte_tel_data_add_dict_u64(d, "req_ring", rte_ring_count(rp->rt->req_ring));
     (void)rte_tel_data_add_dict_u64(d, "tx_ring", rte_ring_count(rp->rt->tx_ring));
@@ -333,6 +339,7 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
         }
         (void)rte_tel_data_add_dict_container(d, "match", m, 0);
     }
+    rt_member_tele(rp, d);
     return 0;
 }
 
@@ -406,6 +413,7 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
         return rc;
     }
     rt_repl_tele = rp;
+    rt_member_init(rp);
     (void)rte_telemetry_register_cmd("/ordo/raft", rt_repl_tele_cmd,
                                      "Raft state: role, term, leader, commit, applied, match "
                                      "index per node, batch counters");
@@ -425,6 +433,7 @@ void rt_repl_fini(struct rt *rt)
         return;
     }
     rt_repl_tele = NULL;
+    rt_member_fini();
     rt_snap_fini(rp);
     for (uint32_t i = 0; i < rp->reads_n; i++) {
         rte_pktmbuf_free(rp->reads[(rp->reads_head + i) % RT_READS_MAX].m);

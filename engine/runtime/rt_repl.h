@@ -11,6 +11,7 @@
 #include "engine/api.h"
 #include "engine/raft.h"
 #include "engine/runtime/rt.h"
+#include "engine/runtime/rt_member.h"
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
 /* Peer frames stay within a standard 1500-byte MTU (veth and af_xdp defaults): a batch, an
@@ -32,12 +33,15 @@ struct rt_audit_mine {
 struct rt_audit {
     struct rt_audit_mine mine[RT_AUDIT_KEEP]; /* own digests, ring by audit number */
     struct raft_digest peer[MSG_NODES_MAX];   /* latest received, by position in conf->nodes */
+    uint64_t compared[MSG_NODES_MAX];         /* peer[k].index last compared with ours */
+    uint8_t differs[MSG_NODES_MAX];           /* its outcome: 1 when the digests differed */
     uint64_t pending_index;                   /* own digest not yet given to the core */
     uint64_t suspect_since_ms;                /* follower: differs from the leader since */
     uint64_t suspect_index;
-    uint64_t diverge_at; /* test fault: corrupt the local state after applying this index */
-    uint64_t ok;         /* peer digests that matched ours */
-    uint64_t mismatches; /* peer digests that differed */
+    uint32_t suspect_leader; /* the leader suspected; a new leader clears the suspicion */
+    uint64_t diverge_at;     /* test fault: corrupt the local state after applying this index */
+    uint64_t ok;             /* peer digests that matched ours */
+    uint64_t mismatches;     /* peer digests that differed */
 };
 
 struct rt_read {
@@ -69,6 +73,8 @@ struct rt_repl_view {
     uint64_t snapshots_installed;
     uint64_t audits_ok;
     uint64_t audit_mismatches;
+    uint64_t audit_mismatch_node;   /* last peer whose digest differed from ours, 0: none */
+    uint64_t audit_mismatch_index;  /* and the index of that digest */
     uint8_t digest[MSG_DIGEST_LEN]; /* state digest at `applied` */
 };
 
@@ -107,7 +113,8 @@ struct rt_repl {
      * admin_transfer: 0 none, else RT_ADMIN_PENDING | target (MSG_NODE_NONE: best voter). */
     uint64_t admin_transfer;
     uint32_t admin_snapshot;
-    struct rt_snap *bg; /* background snapshots (rt_snap.c) */
+    struct rt_member member; /* configuration in use, operator changes (rt_member.c) */
+    struct rt_snap *bg;      /* background snapshots (rt_snap.c) */
 };
 
 #define RT_ADMIN_PENDING (1ull << 32)

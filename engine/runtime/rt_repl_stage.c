@@ -197,8 +197,8 @@ static int rt_repl_apply_batch(struct rt_repl *rp, const struct msg_entry *e, bo
     int rc = rt_batch_iter_init(&it, e->data, e->len);
     while (rc == 0 && (rc = rt_batch_next(&it, &c)) == 1) {
         struct msg_client_reply reply;
-        rc = sess_execute(rp->rt->sess, rp->rt->sm, e->index, &c.req, rp->result,
-                          rp->rt->sm->result_max, &reply);
+        rc = sess_execute_auth(rp->rt->sess, rp->rt->sm, e->index, &c.req, c.has_key, rp->result,
+                               rp->rt->sm->result_max, &reply);
         if (rc < 0) {
             return rc; /* a local failure: the other replicas applied it (fail-stop) */
         }
@@ -365,6 +365,7 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
     }
     rt_repl_send(rp, up);
     rt_repl_role(rp, up);
+    rt_member_update(rp, up);
     rt_repl_apply(rp, up);
     for (uint32_t i = 0; i < up->n_reads; i++) {
         rt_repl_read_result(rp, &up->reads[i]);
@@ -511,16 +512,16 @@ static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
 }
 
 /* Reads go through ReadIndex, not the log. A session client's read still counts in its request
- * numbering, so a client unknown to the session table (its first request, or evicted) sends
- * its read through the log: that opens the session, and its next write is not refused as
- * expired. (sess_lookup of request 1 is SESS_NEW only for an unknown client.) */
+ * numbering, so the read of a client unknown to this replica's table goes through the log:
+ * applied, it gets SESSION_EXPIRED if the client has no session (this leader may not have
+ * applied its registration yet, so it cannot refuse it here). A registration is a write. */
 static bool rt_repl_by_read_index(struct rt_repl *rp, const struct msg_client_request *req)
 {
     struct rt *rt = rp->rt;
-    if (!rt->sm->ops->is_read(rt->sm, req->op)) {
+    if (sess_is_register(req->flags) || !rt->sm->ops->is_read(rt->sm, req->op)) {
         return false;
     }
-    return sess_bypass(req->flags) || sess_lookup(rt->sess, req->client_id, 1, NULL) != SESS_NEW;
+    return sess_bypass(req->flags) || sess_known(rt->sess, req->client_id);
 }
 
 static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
@@ -536,7 +537,9 @@ static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
         }
         return;
     }
-    if (rp->role != RAFT_LEADER) {
+    if (!rt_member_serves(rp)) {
+        rte_pktmbuf_free(m); /* outside the configuration: clients move on (rt_member.h) */
+    } else if (rp->role != RAFT_LEADER) {
         rt_repl_redirect(rp, m);
     } else if (rt_repl_by_read_index(rp, &meta->req)) {
         rt_repl_read(rp, m);
@@ -611,6 +614,7 @@ uint32_t rt_repl_stage(struct rt *rt)
     work += rt_repl_log(rp);
     work += rt_snap_poll(rp);
     rt_repl_admin(rp);
+    rt_member_round(rp);
     rt_repl_serve_reads(rp);
     rt_audit_round(rp);
     rt_repl_view(rp);

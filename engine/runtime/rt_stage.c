@@ -251,8 +251,9 @@ uint32_t rt_stage_rx(struct rt *rt)
     return work;
 }
 
-/* Runs one command through the session table and the state machine at the next index. */
-static int rt_execute(struct rt *rt, const struct msg_client_request *req,
+/* Runs one command through the session table and the state machine at the next index;
+ * has_key: its MAC was verified under its client's key (sess_execute_auth). */
+static int rt_execute(struct rt *rt, const struct msg_client_request *req, int has_key,
                       struct msg_client_reply *reply)
 {
     /* The index is consumed only by a command that was applied: a local failure must not
@@ -260,7 +261,8 @@ static int rt_execute(struct rt *rt, const struct msg_client_request *req,
      * the same index again on the retry. */
     uint64_t index = rt->applied_index + 1;
     sess_advance(rt->sess, index);
-    int rc = sess_execute(rt->sess, rt->sm, index, req, rt->result, rt->result_cap, reply);
+    int rc =
+        sess_execute_auth(rt->sess, rt->sm, index, req, has_key, rt->result, rt->result_cap, reply);
     if (rc >= 0) {
         rt->applied_index = index;
     } else {
@@ -284,7 +286,7 @@ static bool rt_apply_probe(struct rt *rt, struct rte_mbuf *m)
         .op = MSG_OP_NOOP,
     };
     struct msg_client_reply reply;
-    if (rt_execute(rt, &noop, &reply) < 0) {
+    if (rt_execute(rt, &noop, 0, &reply) < 0) {
         rte_pktmbuf_free(m);
         return false;
     }
@@ -343,7 +345,7 @@ static bool rt_apply_one(struct rt *rt, struct rte_mbuf *m)
     }
     ORDO_ASSERT(meta->kind == RT_META_REQUEST);
     struct msg_client_reply reply;
-    (void)rt_execute(rt, &meta->req, &reply);
+    (void)rt_execute(rt, &meta->req, meta->has_key, &reply);
     return rt_build_reply(rt, m, meta, &reply);
 }
 

@@ -7,7 +7,8 @@
 # driven by ordo-load (DPDK, closed loop). Both clients send to the leader only.
 # Prints one table: throughput and p50/p99 per system and the ratios Ordo/etcd.
 # Usage (root): perf/compare/compare_etcd.sh [BUILD_DIR]   (default: ./build)
-# Environment: OUTSTANDING ("1 16 64 256"), DURATION (10 s per run), PMD (af_xdp),
+# Environment: OUTSTANDING ("1 16 64 256"), DURATION (10 s per run), PMD (af_xdp), BENCH_TIMING
+#   (Ordo election timing, vethlib VL_CLUSTER_TIMING form; default 10 ms ticks, 1 s timeout),
 #   KEYS (10000), SYSTEMS ("etcd ordo"), RESULTS (file for the raw rows, default a temp file).
 # Installs etcd-server and etcd-client with apt-get when etcd is missing. Stops only the
 # processes it started (by PID) and removes its data directories on exit.
@@ -22,6 +23,10 @@ KEYS=${KEYS:-10000}
 # ---- Ordo, in a child process (its own namespaces, torn down when it exits) ------------
 if [ "${CE_CHILD:-}" = ordo ]; then
     VL_BUILD=$BUILD
+    # Election timing for a benchmark on shared cores: 10 ms ticks, heartbeat 50 ms,
+    # election timeout >= 1 s (the tests' 1 ms ticks let a loaded leader lose its term).
+    T="replica|tick_us|10000;replica|heartbeat_ticks|5;replica|election_ticks|100"
+    VL_CLUSTER_TIMING=${BENCH_TIMING:-$T}
     VL_NS_PREFIX=oce
     . "$HERE/../../tests/integration/vethlib.sh"
     vl_init
@@ -43,7 +48,8 @@ if [ "${CE_CHILD:-}" = ordo ]; then
             --log-level=lib.eal:error -l 0 >"$VL_TMP/load.log" 2>&1 || true
         [ -s "$json" ] || { cat "$VL_TMP/load.log" >&2; vl_die "ordo-load wrote no summary"; }
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-print("ordo", sys.argv[2], d["throughput"], d["p50_us"], d["p99_us"], d["errors"]+d["timeouts"])' \
+print("ordo", sys.argv[2], d["throughput"], d["p50_us"], d["p99_us"], d["errors"]+d["timeouts"],
+      d["retries"])' \
             "$json" "$n"
     done
     exit 0
@@ -61,9 +67,9 @@ fi
 TMP=$(mktemp -d /tmp/ordo-etcd.XXXXXX)
 RESULTS=${RESULTS:-$TMP/results.txt}
 ETCD_PIDS=()
-cleanup() {
-    local rc=$? pid i
-    set +e
+# etcd_down: SIGTERM to every member we started, bounded wait (5 s), then SIGKILL.
+etcd_down() {
+    local pid i
     for pid in "${ETCD_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
@@ -75,6 +81,12 @@ cleanup() {
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
     done
+    ETCD_PIDS=()
+}
+cleanup() {
+    local rc=$?
+    set +e
+    etcd_down
     rm -rf "$TMP"
     exit "$rc"
 }
@@ -131,10 +143,10 @@ if [[ " ${SYSTEMS:-etcd ordo} " == *" etcd "* ]]; then
             >"$TMP/etcd_load.log" 2>&1 || true
         [ -s "$TMP/e$n.json" ] || { cat "$TMP/etcd_load.log" >&2; exit 1; }
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-print("etcd", sys.argv[2], d["throughput"], d["p50_us"], d["p99_us"], d["errors"])' \
+print("etcd", sys.argv[2], d["throughput"], d["p50_us"], d["p99_us"], d["errors"], 0)' \
             "$TMP/e$n.json" "$n" | tee -a "$RESULTS" >&2
     done
-    for pid in "${ETCD_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    etcd_down || true
 fi
 if [[ " ${SYSTEMS:-etcd ordo} " == *" ordo "* ]]; then
     CE_CHILD=ordo "$0" "$BUILD" | tee -a "$RESULTS" >&2
@@ -146,7 +158,7 @@ import sys
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) == 6:
+    if len(f) == 7:
         rows[(f[0], int(f[1]))] = [float(x) for x in f[2:]]
 ns = sorted({n for _, n in rows})
 print("| outstanding | etcd req/s | etcd p50 us | etcd p99 us | ordo req/s | ordo p50 us "
@@ -159,6 +171,7 @@ for n in ns:
     goal = ("yes" if o[2] < e[1] else "no") if e and o else "-"
     errs = "".join(f" ({s} errors: {int(r[3])})" for s, r in (("etcd", e), ("ordo", o))
                    if r and r[3] > 0)
+    errs += f" (ordo retries: {int(o[4])})" if o and o[4] > 0 else ""
     print(f"| {n} | {cell(e, 0)} | {cell(e, 1)} | {cell(e, 2)} | {cell(o, 0)} | "
           f"{cell(o, 1)} | {cell(o, 2)} | {ratio} | {goal}{errs} |")
 PY

@@ -36,7 +36,8 @@ expect 3 --server $B get alpha
 expect 3 --server $B del alpha
 expect 2 --server $B frobnicate alpha
 expect 2 --server nonsense get alpha
-echo "cli_fake: one-shot commands, exit codes and redirect ok"
+expect 0 --server $A register; [[ $OUT =~ ^[0-9]+$ ]] || fail "register printed '$OUT'"
+echo "cli_fake: one-shot commands, exit codes, register and redirect ok"
 
 expect 0 --server $C --client-id 42 --request-no 7 put beta x
 grep -c '^request 42 7$' "$VL_TMP/fake-c.log" | grep -qx 3 ||

@@ -1,7 +1,8 @@
 /* ordo-fake: a kernel-socket stand-in for a replica, used to test ordo-cli alone: it
  * decodes client requests with the real codec, applies them to the real key-value store and
  * answers, or redirects every request elsewhere, or drops some to force retries.
- * Test-only; it is not a replica (no log, no sessions, no DPDK). */
+ * Test-only; it is not a replica (no log, no DPDK). A registration (MSG_REQ_REGISTER) gets a
+ * fresh client id from a counter, but no session is kept: every client is served. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,6 +25,7 @@ struct fake {
     int trace;                   /* print "request CLIENT NO" for each request seen */
     struct sm *kv;
     uint64_t seen;
+    uint64_t next_id; /* the next client id a registration gets */
 };
 
 static volatile sig_atomic_t fake_stop;
@@ -68,8 +70,16 @@ static int fake_answer(struct fake *f, const struct msg *m, uint8_t *out, size_t
         r.u.redirect.leader_port = ntohs(f->redirect.sin_port);
         return wire_encode(&r, NULL, out, cap);
     }
-    int status = sm_apply(f->kv, m->u.request.op, m->u.request.args, m->u.request.args_len, result,
+    int status = 0;
+    if (m->u.request.flags & MSG_REQ_REGISTER) {
+        uint64_t id = f->next_id++;
+        for (result_len = 0; result_len < 8; result_len++) {
+            result[result_len] = (uint8_t)(id >> (8 * result_len));
+        }
+    } else {
+        status = sm_apply(f->kv, m->u.request.op, m->u.request.args, m->u.request.args_len, result,
                           sizeof(result), &result_len);
+    }
     if (status < 0) {
         return status;
     }
@@ -139,7 +149,7 @@ static int fake_parse(struct fake *f, int argc, char **argv, struct sockaddr_in 
 int main(int argc, char **argv)
 {
     static uint8_t buf[WIRE_MSG_LEN_MAX + 1];
-    struct fake f = {.fd = -1, .cluster_id = 1};
+    struct fake f = {.fd = -1, .cluster_id = 1, .next_id = 1u << 16};
     struct sockaddr_in sa;
     struct sigaction act = {.sa_handler = fake_on_signal};
 

@@ -26,6 +26,17 @@ rc=0; vl_cli get nosuchkey >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 3 ] || fail "get of a missing key exited $rc, expected 3"
 echo "ordo_veth[$PMD]: put/get ok"
 
+# Sessions (dissertation 6.3): `register` prints a new client id that later runs can use;
+# a client id the replica never registered is refused as expired and nothing is applied.
+ID=$(vl_cli register) || fail "register exited $?"
+[[ $ID =~ ^[0-9]+$ ]] || fail "register printed '$ID'"
+vl_cli --client-id "$ID" --request-no 1 --quiet put sess one || fail "put with $ID exited $?"
+rc=0; vl_cli --client-id 987654321 --retries 1 put sess two 2>"$VL_TMP/err" || rc=$?
+[ "$rc" -eq 5 ] && grep -q 'session expired' "$VL_TMP/err" ||
+    fail "unregistered client exited $rc: $(cat "$VL_TMP/err")"
+OUT=$(vl_cli get sess) && [ "$OUT" = one ] || fail "get sess returned '$OUT'"
+echo "ordo_veth[$PMD]: registration ok; an unregistered client is refused"
+
 before=$(vl_counter 1 requests)
 OUT=$(vl_cli --timeout-ms 1000 --retries 5 load --requests 10000 --outstanding 16 \
     --value-size 64 --keys 2000 --read-ratio 0.5 --verify) || fail "load: $OUT"

@@ -7,6 +7,9 @@
 #         vl_cli ARGS (ordo-cli against replica 1); vl_counter I NAME (telemetry);
 #         vl_spawn/vl_wait_log/vl_stop for other processes. Everything is torn down on exit.
 #         Several replicas sharing one file: VL_CLUSTER_CONFIG=$(vl_write_cluster_config PMD).
+#         Clusters (3, 5, up to 9): vl_cluster_up N PMD and the vl_replica_*/vl_wait_* helpers
+#         below; extra daemon flags per replica: VL_REPLICA_ARGS[i]="--net-fault SPEC".
+#         Telemetry reads go through ordo-admin when $VL_BUILD/apps/ordo-admin exists.
 # Names:  namespaces "${VL_NS_PREFIX}-<tag>-{c,r<i>,br}" with a per-run tag, so parallel
 #         runs never collide; interfaces (created directly inside the namespaces) "on2-*".
 # Addresses (198.18.0.0/15 only): client 198.18.0.1, replica i 198.18.0.(10+i), /24.
@@ -246,37 +249,51 @@ vl_client() {
 
 # ---- configuration and replicas ---------------------------------------------------------
 
-# vl_ini_set FILE SECTION KEY VALUE: set KEY in [SECTION] (replace, or append to the
-# section, creating it at the end of the file if missing). Other lines stay as they are.
-vl_ini_set() {
-    python3 - "$@" <<'PY' || vl_die "cannot edit $1"
-import sys
-path, section, key, value = sys.argv[1:5]
+# vl_ini_apply FILE: applies "section|key|value" lines from stdin, in order, to FILE: each
+# sets KEY in [SECTION] (replace, or append to the section, creating it at the end of the
+# file if missing). Other lines stay as they are. One python start for any number of edits:
+# on a loaded 2-core machine each start costs most of a second.
+vl_ini_apply() {
+    python3 -S - "$1" 3<&0 <<'PY' || vl_die "cannot edit $1"
+import os, sys
+path = sys.argv[1]
+edits = [l.split('|', 2) for l in os.fdopen(3).read().splitlines() if l.strip()]
 lines = open(path).read().splitlines()
-out, cur, done, insert_at = [], None, False, None
-for i, line in enumerate(lines):
-    s = line.strip()
-    if s.startswith('[') and s.endswith(']'):
-        if cur == section and not done:
+def ini_set(lines, section, key, value):
+    out, cur, done, insert_at = [], None, False, None
+    for line in lines:
+        s = line.strip()
+        if s.startswith('[') and s.endswith(']'):
+            if cur == section and not done:
+                insert_at = len(out)
+                while insert_at > 0 and out[insert_at - 1].strip() == '':
+                    insert_at -= 1
+            cur = s[1:-1].strip()
+        elif cur == section and not done and '=' in s and not s.startswith((';', '#')):
+            if s.split('=', 1)[0].strip() == key:
+                out.append(f'{key} = {value}')
+                done = True
+                continue
+        out.append(line)
+    if not done:
+        if insert_at is None and cur == section:
             insert_at = len(out)
-            while insert_at > 0 and out[insert_at - 1].strip() == '':
-                insert_at -= 1
-        cur = s[1:-1].strip()
-    elif cur == section and not done and '=' in s and not s.startswith((';', '#')):
-        if s.split('=', 1)[0].strip() == key:
-            out.append(f'{key} = {value}')
-            done = True
-            continue
-    out.append(line)
-if not done:
-    if insert_at is None and cur == section:
-        insert_at = len(out)
-    if insert_at is None:
-        out += ['', f'[{section}]', f'{key} = {value}']
-    else:
-        out.insert(insert_at, f'{key} = {value}')
-open(path, 'w').write('\n'.join(out) + '\n')
+        if insert_at is None:
+            out += ['', f'[{section}]', f'{key} = {value}']
+        else:
+            out.insert(insert_at, f'{key} = {value}')
+    return out
+for e in edits:
+    if len(e) != 3:
+        sys.exit(f'bad edit line: {"|".join(e)}')
+    lines = ini_set(lines, *e)
+open(path, 'w').write('\n'.join(lines) + '\n')
 PY
+}
+
+# vl_ini_set FILE SECTION KEY VALUE: one edit (see vl_ini_apply).
+vl_ini_set() {
+    printf '%s|%s|%s\n' "$2" "$3" "$4" | vl_ini_apply "$1"
 }
 
 # DPDK memory: hugepages when enough are free, else --no-huge -m (both work with the
@@ -328,20 +345,15 @@ PY
 
 # vl_counter I NAME: one counter of replica I from the /ordo/stats telemetry command.
 vl_counter() {
-    vl_telemetry "$1" /ordo/stats | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-v = next(iter(d.values()))
-print(int(v[sys.argv[1]]))' "$2" || vl_die "cannot read counter $2 of replica $1"
+    local v
+    v=$(vl_admin_flat "$1" stats /ordo/stats | sed -n "s/^$2=//p")
+    [[ "$v" =~ ^[0-9]+$ ]] || vl_die "cannot read counter $2 of replica $1"
+    echo "$v"
 }
 
 # vl_counters I: every /ordo/stats counter of replica I as NAME=VALUE lines.
 vl_counters() {
-    vl_telemetry "$1" /ordo/stats | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-for k, v in next(iter(d.values())).items():
-    print(f"{k}={v}")'
+    vl_admin_flat "$1" stats /ordo/stats
 }
 
 # vl_find_template: the single-replica veth config shipped in config/.
@@ -352,6 +364,25 @@ vl_find_template() {
         [ -f "$f" ] && { echo "$f"; return 0; }
     done
     vl_die "no config template (config/veth-1.ini) found under $root"
+}
+
+# vl_node_edits I PMD DIR: the vl_ini_apply lines of [node.I] for this run.
+vl_node_edits() {
+    local i=$1 pmd=$2 dir=$3
+    echo "node.$i|mac|$(vl_mac_replica "$i")"
+    echo "node.$i|ipv4|$(vl_ip_replica "$i")"
+    echo "node.$i|udp_port|$(vl_port_replica "$i")"
+    echo "node.$i|eal|$(vl_eal_args "$i" "$pmd")"
+    echo "node.$i|port|$(vl_port_name "$pmd")"
+    echo "node.$i|data_dir|$dir"
+}
+
+# vl_extra_edits "section|key|value;...": one vl_ini_apply line per override.
+vl_extra_edits() {
+    local IFS=';' ov
+    for ov in $1; do
+        [ -z "$ov" ] || echo "$ov"
+    done
 }
 
 # vl_write_config I PMD: writes $VL_TMP/r<I>.ini for replica I from the template, with
@@ -379,21 +410,14 @@ open(dst, 'w').write('\n'.join(out) + '\n')
 PY
     [ -f "$VL_TMP/cluster.key" ] ||
         od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VL_TMP/cluster.key"
-    vl_ini_set "$cfg" cluster key_file "$VL_TMP/cluster.key"
-    vl_ini_set "$cfg" "node.$i" mac "$(vl_mac_replica "$i")"
-    vl_ini_set "$cfg" "node.$i" ipv4 "$(vl_ip_replica "$i")"
-    vl_ini_set "$cfg" "node.$i" udp_port "$(vl_port_replica "$i")"
-    vl_ini_set "$cfg" "node.$i" eal "$(vl_eal_args "$i" "$pmd")"
-    vl_ini_set "$cfg" "node.$i" port "$(vl_port_name "$pmd")"
-    vl_ini_set "$cfg" "node.$i" data_dir "$dir"
-    # AF_XDP puts each mbuf in one umem chunk of at most a page: frames (sized from
-    # value_max) must stay well under 4 KiB there, so af_xdp runs use smaller values.
-    [ "$pmd" = af_xdp ] && vl_ini_set "$cfg" cluster value_max "${VL_XDP_VALUE_MAX:-1024}"
-    local IFS=';' ov
-    for ov in ${VL_CONF_EXTRA:-}; do
-        IFS='|' read -r s k v <<<"$ov"
-        vl_ini_set "$cfg" "$s" "$k" "$v"
-    done
+    {
+        echo "cluster|key_file|$VL_TMP/cluster.key"
+        vl_node_edits "$i" "$pmd" "$dir"
+        # AF_XDP puts each mbuf in one umem chunk of at most a page: frames (sized from
+        # value_max) must stay well under 4 KiB there, so af_xdp runs use smaller values.
+        [ "$pmd" != af_xdp ] || echo "cluster|value_max|${VL_XDP_VALUE_MAX:-1024}"
+        vl_extra_edits "${VL_CONF_EXTRA:-}"
+    } | vl_ini_apply "$cfg" || vl_die "cannot write $cfg"
     echo "$cfg"
 }
 
@@ -405,22 +429,17 @@ vl_write_cluster_config() {
     cfg="$VL_TMP/cluster.ini"
     VL_CONF_EXTRA=
     base=$(vl_write_config 1 "$pmd")
+    VL_CONF_EXTRA=$extra
     mv "$base" "$cfg" || vl_die "cannot write $cfg"
     for ((i = 2; i <= VL_N; i++)); do
         mkdir -p "$VL_TMP/data-r$i" || vl_die "mkdir data-r$i"
-        vl_ini_set "$cfg" "node.$i" mac "$(vl_mac_replica "$i")"
-        vl_ini_set "$cfg" "node.$i" ipv4 "$(vl_ip_replica "$i")"
-        vl_ini_set "$cfg" "node.$i" udp_port "$(vl_port_replica "$i")"
-        vl_ini_set "$cfg" "node.$i" eal "$(vl_eal_args "$i" "$pmd")"
-        vl_ini_set "$cfg" "node.$i" port "$(vl_port_name "$pmd")"
-        vl_ini_set "$cfg" "node.$i" data_dir "$VL_TMP/data-r$i"
     done
-    local IFS=';' ov
-    for ov in $extra; do
-        IFS='|' read -r s k v <<<"$ov"
-        vl_ini_set "$cfg" "$s" "$k" "$v"
-    done
-    VL_CONF_EXTRA=$extra
+    {
+        for ((i = 2; i <= VL_N; i++)); do
+            vl_node_edits "$i" "$pmd" "$VL_TMP/data-r$i"
+        done
+        vl_extra_edits "$extra"
+    } | vl_ini_apply "$cfg" || vl_die "cannot write $cfg"
     echo "$cfg"
 }
 
@@ -461,6 +480,10 @@ VL_CLUSTER_TIMING_DEFAULT+=";replica|election_ticks|200"
 VL_CLUSTER_TIMING=${VL_CLUSTER_TIMING:-$VL_CLUSTER_TIMING_DEFAULT}
 VL_PMD=
 VL_DOWN=() # VL_DOWN[i]=1: replica i was killed or stopped by the test
+# Extra daemon arguments (word-split), e.g. --net-fault SPEC or --diverge-at I:
+# VL_REPLICA_ARGS_ALL for every replica, VL_REPLICA_ARGS[i] for replica i (after the former).
+VL_REPLICA_ARGS_ALL=${VL_REPLICA_ARGS_ALL:-}
+VL_REPLICA_ARGS=()
 
 vl_cluster_up() {
     local n=$1 pmd=$2 i
@@ -486,7 +509,9 @@ vl_replica_spawn() {
     [ -x "$bin" ] || vl_die "replica daemon $bin not built"
     ns=$(vl_ns_replica "$i")
     echo "=== vethlib: start replica $i at $(date +%T.%N) ===" >>"$VL_TMP/ordo-r$i.log"
-    ip netns exec "$ns" "$bin" --config "$VL_CLUSTER_CONFIG" --node "$i" \
+    local -a extra
+    read -r -a extra <<<"$VL_REPLICA_ARGS_ALL ${VL_REPLICA_ARGS[i]:-}"
+    ip netns exec "$ns" "$bin" --config "$VL_CLUSTER_CONFIG" --node "$i" "${extra[@]}" \
         >>"$VL_TMP/ordo-r$i.log" 2>&1 </dev/null &
     local pid=$!
     VL_PIDS+=("$pid")
@@ -544,27 +569,20 @@ vl_replica_up() { [ "${VL_DOWN[$1]:-0}" = 0 ]; }
 # match.<id>=...); prints nothing if the replica does not answer within 1 s (stopped, dead,
 # or a daemon without replication).
 vl_raft() {
-    python3 - "/var/run/dpdk/$(vl_file_prefix "$1")/dpdk_telemetry.v2" <<'PY' 2>/dev/null
-import json, socket, sys
-try:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(1.0)
-    s.connect(sys.argv[1])
-    s.recv(16384)
-    s.send(b"/ordo/raft")
-    d = json.loads(s.recv(1 << 20).decode())
-    v = next(iter(d.values()))
-    if not isinstance(v, dict):
-        sys.exit(0)
-    for k, x in v.items():
-        if isinstance(x, dict):
-            for kk, xx in x.items():
-                print(f"{k}.{kk}={xx}")
-        else:
-            print(f"{k}={x}")
-except Exception:
-    pass
-PY
+    vl_admin_flat "$1" raft /ordo/raft
+}
+
+# vl_admin_flat I SUBCOMMAND TELEMETRY_CMD: replica I's reply as NAME=VALUE lines (nested
+# objects as NAME.KEY=VALUE), nothing if it does not answer within 1 s. Through ordo-admin
+# when it is built (a python start costs most of a second on a loaded machine, and
+# vl_wait_leader polls every replica), else through python.
+vl_admin_flat() {
+    local admin=${VL_BUILD:-}/apps/ordo-admin
+    if [ -x "$admin" ]; then
+        "$admin" --file-prefix "$(vl_file_prefix "$1")" --timeout-ms 1000 "$2" 2>/dev/null
+        return 0
+    fi
+    vl_telemetry_kv "$1" "$3"
 }
 
 # vl_raft_field I NAME: one field of vl_raft (empty when unavailable).
@@ -760,4 +778,30 @@ vl_load_spawn() {
     shift 2
     vl_spawn "$name" "$(vl_ns_client)" "${ORDO_CLI:-$VL_BUILD/apps/ordo-cli}" \
         --server "$(vl_servers "$i")" "$@"
+}
+
+# vl_telemetry_kv I CMD: replica I's flat telemetry reply to CMD as NAME=VALUE lines (nested
+# objects as NAME.KEY=VALUE); prints nothing if the replica does not answer within 1 s.
+vl_telemetry_kv() {
+    python3 - "/var/run/dpdk/$(vl_file_prefix "$1")/dpdk_telemetry.v2" "$2" <<'PY' 2>/dev/null
+import json, socket, sys
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(1.0)
+    s.connect(sys.argv[1])
+    s.recv(16384)
+    s.send(sys.argv[2].encode())
+    v = next(iter(json.loads(s.recv(1 << 20).decode()).values()))
+    for k, x in (v.items() if isinstance(v, dict) else []):
+        for kk, xx in (x.items() if isinstance(x, dict) else [(None, x)]):
+            print(f"{k}.{kk}={xx}" if kk is not None else f"{k}={xx}")
+except Exception:
+    pass
+PY
+}
+
+# vl_net_fault I: replica I's fault injector (/ordo/net_fault): spec=... and its counters
+# (fault_drops, fault_dups, fault_reorders, fault_delayed, fault_overflow) as NAME=VALUE.
+vl_net_fault() {
+    vl_admin_flat "$1" net-fault /ordo/net_fault
 }

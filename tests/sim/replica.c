@@ -190,11 +190,12 @@ static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64
         .args_len = args_len,
         .args = p + REPLICA_CMD_HDR,
     };
-    if (w->p.mutation & WORLD_MUT_NO_SESSIONS) {
+    int reg = sess_is_register(req.flags);
+    if ((w->p.mutation & WORLD_MUT_NO_SESSIONS) && !reg) {
         req.flags |= MSG_REQ_NO_SESSION;
     }
-    int fresh = sess_bypass(req.flags) ||
-                sess_lookup(rep->sess, req.client_id, req.request_no, NULL) == SESS_NEW;
+    int fresh = !reg && (sess_bypass(req.flags) ||
+                         sess_lookup(rep->sess, req.client_id, req.request_no, NULL) == SESS_NEW);
     static uint8_t out[SM_KV_VALUE_MAX + 64];
     struct msg_client_reply reply;
     int rc = sess_execute(rep->sess, rep->sm, index, &req, out, sizeof(out), &reply);
@@ -203,9 +204,13 @@ static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64
                    ordo_strerror(rc));
         return;
     }
-    /* Simulated clients never ask for at-least-once, so every command counts. */
+    /* Simulated clients never ask for at-least-once, so every command counts; an assigned
+     * id (as request number 0) must come from one index only: ids are never reused. */
     if (fresh) {
         check_once(w, req.client_id, req.request_no, index);
+    }
+    if (reg && reply.status == MSG_STATUS_OK && reply.result_len == SESS_REGISTER_RESULT_LEN) {
+        check_once(w, get_le(reply.result, 8), 0, index);
     }
     if (rep->role == RAFT_LEADER) {
         replica_reply(w, rep, addr, &reply);

@@ -105,10 +105,11 @@ struct world_replica {
 
 struct world_client {
     uint32_t addr;
-    uint64_t client_id;
-    uint64_t request_no;
+    uint64_t client_id;  /* the session's id; while registering, the nonce; 0: no session */
+    uint64_t request_no; /* while registering: 1, the other half of the nonce */
     uint8_t busy;
-    uint32_t target; /* replica the next attempt goes to */
+    uint8_t registering; /* a MSG_REQ_REGISTER request is in flight */
+    uint32_t target;     /* replica the next attempt goes to */
     uint64_t timer_at;
     uint64_t timeout_ms;
     size_t hist; /* index of the current op in world.hist */
@@ -199,6 +200,7 @@ struct world {
         uint64_t transfers;
         uint64_t reads;
         uint64_t expired;
+        uint64_t registered; /* sessions opened by the clients' registrations */
         uint64_t msgs;
         uint64_t digests;         /* digests received from peers and compared */
         uint64_t disk_errors;     /* injected disk errors that fail-stopped a replica */

@@ -146,6 +146,30 @@ Test(admin_fmt, status_shows_role_commit_and_follower_lag)
     free(out);
 }
 
+/* The configuration in use, learners included, and the membership counters. */
+Test(admin_fmt, status_shows_members_and_learners)
+{
+    static const char raft[] =
+        "{\"/ordo/raft\": {\"role\": \"leader\", \"id\": 1, \"commit\": 5, "
+        "\"members\": {\"1\": \"voter\", \"2\": \"voter\", \"4\": \"learner\"}, "
+        "\"membership\": \"voter\", \"member_changes\": 2, \"promotions\": 0, "
+        "\"not_member_drops\": 0, \"member_rc\": -16}}";
+    char *out = test_status(raft, test_stats);
+    cr_assert(strstr(out, "members:    1 voter, 2 voter, 4 learner (this node: voter)\n") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "membership: member_changes 2 promotions 0 not_member_drops 0\n") != NULL,
+              "%s", out);
+    free(out);
+}
+
+Test(admin_fmt, status_of_older_daemon_has_no_members_line)
+{
+    char *out = test_status(test_raft, test_stats);
+    cr_assert(strstr(out, "members:") == NULL, "%s", out);
+    cr_assert(strstr(out, "membership:") == NULL, "%s", out);
+    free(out);
+}
+
 Test(admin_fmt, status_without_raft_says_single)
 {
     char *out = test_status("{\"/ordo/raft\": null}", test_stats);

@@ -113,6 +113,32 @@ Test(conf, minimal_file_gets_every_default)
     conf_free(&c);
 }
 
+/* join = 1 marks a spare outside the initial membership; join defaults to 0. */
+Test(conf, join_marks_spare_nodes)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    cr_assert_eq(load_fixture("join-spare.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.nodes_n, 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        cr_assert_eq(c.nodes[i].id, i + 1, "sorted by id");
+        cr_assert_eq(c.nodes[i].join, i == 3 ? 1 : 0, "node %u", i + 1);
+    }
+    const struct conf_node *n4 = conf_node_find(&c, 4);
+    cr_assert_not_null(n4, "a spare is addressable like any node");
+    cr_assert_eq(n4->udp_port, 7004);
+    conf_free(&c);
+}
+
+Test(conf, join_defaults_to_founding_member)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    cr_assert_eq(load_fixture("good-minimal.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.nodes[0].join, 0);
+    conf_free(&c);
+}
+
 Test(conf, defaults_are_documented_values)
 {
     struct conf_replica r;
@@ -523,6 +549,10 @@ BAD(client_key_bad_id, "client-key-name.ini",
     "1..18446744073709551615)")
 BAD(probe_port_clash, "probe-port-clash.ini",
     ": [node.2] udp_port: 1028 is also [cluster] probe_port")
+BAD(join_not_a_flag, "join-bad.ini", ": [node.2] join: expected an integer in 0..1, got \"yes\"")
+BAD(join_everywhere, "join-all.ini",
+    ": every [node.<id>] has join = 1 (the initial membership needs at least one node with "
+    "join = 0)")
 BAD(lint_no_equals, "lint-no-equals.ini",
     ":3: expected \"[section]\" or \"key = value\", got \"rx_burst 32\"")
 BAD(lint_outside_section, "lint-outside.ini", ":3: \"id = 1\" is outside any section")

@@ -176,6 +176,28 @@ static struct rte_mbuf *mk_req(uint64_t client, uint64_t no, uint8_t op, const u
     return mk_msg(&m, key, src_ip);
 }
 
+/* A registration (MSG_REQ_REGISTER): client and no are the nonce, or with a key the client's
+ * own id and its floor request number. */
+static struct rte_mbuf *mk_reg(uint64_t client, uint64_t no, const struct wire_key *key,
+                               uint32_t src_ip)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.hdr.type = MSG_CLIENT_REQUEST;
+    m.hdr.cluster_id = T_CLUSTER;
+    m.u.request = (struct msg_client_request){client, no, MSG_REQ_REGISTER, MSG_OP_NOOP, 0, NULL};
+    return mk_msg(&m, key, src_ip);
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
 static struct rte_mbuf *mk_put(uint64_t client, uint64_t no, const char *k, const char *v)
 {
     static uint8_t args[512];
@@ -228,20 +250,65 @@ static void free_all(struct rte_mbuf **m, unsigned n)
 
 TestSuite(rt, .init = setup, .fini = teardown, .timeout = 30);
 
+/* Registers a session (the single replica applies at once); returns its client id. */
+static uint64_t reg(void)
+{
+    struct rte_mbuf *out[2];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_reg(0x5eed, 3, NULL, ip4(198, 18, 0, 1)));
+    cr_assert_eq(pump(out, 2), 1);
+    parse_reply(out[0], &fi, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.client_id, 0x5eed, "the nonce comes back");
+    cr_assert_eq(m.u.reply.request_no, 3);
+    cr_assert_eq(m.u.reply.result_len, 8);
+    uint64_t id = le64(m.u.reply.result);
+    free_all(out, 1);
+    net_stats_reset();
+    return id;
+}
+
+Test(rt, registrations_get_distinct_client_ids)
+{
+    uint64_t a = reg();
+    uint64_t b = reg();
+    cr_assert_neq(a, b);
+    cr_assert_eq(a ^ b, (1u << 16) ^ (2u << 16), "indices 1 and 2 under one salt");
+}
+
+Test(rt, unknown_client_refused_as_expired_and_not_applied)
+{
+    struct rte_mbuf *out[4];
+    struct frame_info fi;
+    struct msg m;
+    inject(mk_put(5, 1, "k", "v"));
+    inject(mk_put(5, 2, "k", "v"));
+    unsigned n = pump(out, 4);
+    cr_assert_eq(n, 2);
+    for (unsigned i = 0; i < n; i++) {
+        parse_reply(out[i], &fi, &m);
+        cr_assert_eq(m.u.reply.status, MSG_STATUS_SESSION_EXPIRED);
+    }
+    cr_assert_eq(sm_kv_count(g_sm), 0);
+    free_all(out, n);
+}
+
 Test(rt, put_then_get_answered)
 {
     struct rte_mbuf *out[8];
     struct frame_info fi;
     struct msg m;
-    inject(mk_put(5, 1, "key", "value"));
-    inject(mk_get(5, 2, "key"));
+    uint64_t c = reg();
+    inject(mk_put(c, 1, "key", "value"));
+    inject(mk_get(c, 2, "key"));
     unsigned n = pump(out, 8);
     cr_assert_eq(n, 2);
     parse_reply(out[0], &fi, &m);
     cr_assert_eq(m.u.reply.request_no, 1);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     parse_reply(out[1], &fi, &m);
-    cr_assert_eq(m.u.reply.client_id, 5);
+    cr_assert_eq(m.u.reply.client_id, c);
     cr_assert_eq(m.u.reply.request_no, 2);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     cr_assert_eq(m.u.reply.result_len, 5);
@@ -256,7 +323,7 @@ Test(rt, reply_goes_back_to_sender)
     struct rte_mbuf *out[2];
     struct frame_info fi;
     struct msg m;
-    inject(mk_get(5, 1, "absent"));
+    inject(mk_get(reg(), 1, "absent"));
     cr_assert_eq(pump(out, 2), 1);
     parse_reply(out[0], &fi, &m);
     cr_assert_arr_eq(fi.dst_mac, g_client_mac, 6);
@@ -275,9 +342,10 @@ Test(rt, burst_answered_in_order)
 {
     struct rte_mbuf *out[64];
     char key[16];
+    uint64_t c = reg();
     for (unsigned i = 1; i <= 40; i++) {
         snprintf(key, sizeof(key), "k%u", i);
-        inject(mk_put(9, i, key, "v"));
+        inject(mk_put(c, i, key, "v"));
     }
     unsigned n = pump(out, 64);
     cr_assert_eq(n, 40);
@@ -297,10 +365,11 @@ Test(rt, retried_request_gets_saved_reply_and_is_not_reapplied)
     struct rte_mbuf *out[4];
     struct frame_info fi;
     struct msg m;
-    inject(mk_put(5, 1, "k", "one"));
-    inject(mk_put(5, 2, "k", "two"));
-    inject(mk_put(5, 1, "k", "one")); /* stale retry of request 1 */
-    inject(mk_get(5, 3, "k"));
+    uint64_t c = reg();
+    inject(mk_put(c, 1, "k", "one"));
+    inject(mk_put(c, 2, "k", "two"));
+    inject(mk_put(c, 1, "k", "one")); /* stale retry of request 1 */
+    inject(mk_get(c, 3, "k"));
     unsigned n = pump(out, 4);
     cr_assert_eq(n, 4);
     parse_reply(out[2], &fi, &m);
@@ -316,8 +385,9 @@ Test(rt, duplicate_request_answered_from_session)
     struct rte_mbuf *out[4];
     struct frame_info fi;
     struct msg m;
-    inject(mk_put(6, 1, "d", "x"));
-    inject(mk_put(6, 1, "d", "x"));
+    uint64_t c = reg();
+    inject(mk_put(c, 1, "d", "x"));
+    inject(mk_put(c, 1, "d", "x"));
     unsigned n = pump(out, 4);
     cr_assert_eq(n, 2);
     parse_reply(out[1], &fi, &m);
@@ -530,15 +600,23 @@ Test(rt, keyed_client_verified_and_answered_with_mac)
 {
     struct wire_key k;
     memset(k.bytes, 0x42, sizeof(k.bytes));
-    inject(mk_req(T_KEYED_CLIENT, 1, MSG_OP_NOOP, NULL, 0, &k, ip4(198, 19, 0, 1)));
-    struct rte_mbuf *out[2];
-    cr_assert_eq(pump(out, 2), 1);
+    /* An authenticated client registers its own id (its MAC identity), request 1 the floor. */
+    inject(mk_reg(T_KEYED_CLIENT, 1, &k, ip4(198, 19, 0, 1)));
+    inject(mk_req(T_KEYED_CLIENT, 2, MSG_OP_NOOP, NULL, 0, &k, ip4(198, 19, 0, 1)));
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 2);
     struct frame_info fi;
     struct msg m;
     parse_reply(out[0], &fi, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.result_len, 8);
+    cr_assert_eq(le64(m.u.reply.result), T_KEYED_CLIENT);
     cr_assert_eq(wire_verify(fi.payload, fi.payload_len, &k), 0);
-    free_all(out, 1);
+    parse_reply(out[1], &fi, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.request_no, 2);
+    cr_assert_eq(wire_verify(fi.payload, fi.payload_len, &k), 0);
+    free_all(out, 2);
 }
 
 Test(rt, keyed_client_with_bad_mac_refused)
@@ -585,12 +663,44 @@ Test(rt, full_request_ring_drops_and_counts)
 
 /* ---- stages on lcores ---------------------------------------------------------------- */
 
+/* Registers through the running stages (bounded: 10 s); returns the id, 0 on failure. */
+static uint64_t drive_register(void)
+{
+    struct rte_mbuf *out[1];
+    struct timespec t0, t;
+    uint64_t id = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (rte_ring_enqueue(g_rx, mk_reg(0x5eed, 1, NULL, ip4(198, 18, 0, 1))) != 0) {
+        sched_yield();
+    }
+    for (;;) {
+        if (rte_ring_dequeue_burst(g_tx, (void **)out, 1, NULL) == 1) {
+            struct frame_info fi;
+            struct msg m;
+            if (frame_parse(rte_pktmbuf_mtod(out[0], const uint8_t *), out[0]->data_len, 0, &fi) ==
+                    FRAME_KIND_UDP &&
+                wire_decode(fi.payload, fi.payload_len, &m, NULL, 0) == 0 &&
+                m.hdr.type == MSG_CLIENT_REPLY && m.u.reply.result_len == 8) {
+                id = le64(m.u.reply.result);
+            }
+            rte_pktmbuf_free(out[0]);
+            return id;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (t.tv_sec - t0.tv_sec > 10) {
+            return 0;
+        }
+        sched_yield();
+    }
+}
+
 static void *drive(void *arg)
 {
     unsigned *answered = arg;
     struct rte_mbuf *out[32];
+    uint64_t c = drive_register();
     for (unsigned i = 1; i <= 100; i++) {
-        while (rte_ring_enqueue(g_rx, mk_put(5, i, "k", "v")) != 0) {
+        while (rte_ring_enqueue(g_rx, mk_put(c, i, "k", "v")) != 0) {
             sched_yield();
         }
     }

@@ -204,14 +204,14 @@ static int wait_leader(void)
     return -1;
 }
 
-static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uint8_t *args,
-                     uint32_t alen)
+static void send_req_flags(int to, uint64_t client, uint64_t no, uint16_t flags, uint8_t op,
+                           const uint8_t *args, uint32_t alen)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = MSG_CLIENT_REQUEST;
     m.hdr.cluster_id = T_CLUSTER;
-    m.u.request = (struct msg_client_request){client, no, 0, op, alen, args};
+    m.u.request = (struct msg_client_request){client, no, flags, op, alen, args};
     struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt[to].port.pool);
     cr_assert(mb != NULL);
     uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
@@ -228,6 +228,12 @@ static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uin
     cr_assert_gt(len, 0);
     cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
     cr_assert_eq(rte_ring_enqueue(g_rx[to], mb), 0);
+}
+
+static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uint8_t *args,
+                     uint32_t alen)
+{
+    send_req_flags(to, client, no, 0, op, args, alen);
 }
 
 /* Pumps until the client receives an answer to request_no (bounded: 5 s); decodes it into *m.
@@ -265,10 +271,52 @@ static void put(int to, uint64_t client, uint64_t no, const char *k, const char 
 
 TestSuite(rt_repl, .init = setup, .fini = teardown, .timeout = 60);
 
-Test(rt_repl, put_through_leader_reaches_every_replica)
+#define T_REG_NO 777u /* the registration's nonce request number (answers match on it) */
+
+/* Registers a session through replica `to` (the leader): the id comes back once the entry is
+ * committed and applied. */
+static uint64_t reg(int to)
+{
+    struct rte_mbuf *mb;
+    struct msg m;
+    send_req_flags(to, 0x5eed, T_REG_NO, MSG_REQ_REGISTER, MSG_OP_NOOP, NULL, 0);
+    wait_answer_to(T_REG_NO, &mb, &m);
+    cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.client_id, 0x5eed);
+    cr_assert_eq(m.u.reply.result_len, 8);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++) {
+        id |= (uint64_t)m.u.reply.result[i] << (8 * i);
+    }
+    rte_pktmbuf_free(mb);
+    return id;
+}
+
+Test(rt_repl, unregistered_client_is_refused_as_expired)
 {
     int l = wait_leader();
     put(l, 5, 1, "k", "v");
+    struct rte_mbuf *mb;
+    struct msg m;
+    wait_answer_to(1, &mb, &m);
+    cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_SESSION_EXPIRED);
+    rte_pktmbuf_free(mb);
+    cr_assert_eq(sm_kv_count(g_sm[l]), 0, "never applied");
+    uint64_t c = reg(l);
+    cr_assert_neq(c, 5);
+    put(l, c, 1, "k", "v");
+    wait_answer_to(1, &mb, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.client_id, c);
+    rte_pktmbuf_free(mb);
+}
+
+Test(rt_repl, put_through_leader_reaches_every_replica)
+{
+    int l = wait_leader();
+    put(l, reg(l), 1, "k", "v");
     struct rte_mbuf *mb;
     struct msg m;
     wait_answer_to(1, &mb, &m);
@@ -297,13 +345,14 @@ Test(rt_repl, get_after_put_reads_the_value)
     int l = wait_leader();
     struct rte_mbuf *mb;
     struct msg m;
-    put(l, 6, 1, "key", "value");
+    uint64_t c = reg(l);
+    put(l, c, 1, "key", "value");
     wait_answer_to(1, &mb, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     rte_pktmbuf_free(mb);
     uint8_t args[64];
     int n = sm_kv_encode_get(args, sizeof(args), "key", 3);
-    send_req(l, 6, 2, SM_KV_OP_GET, args, (uint32_t)n);
+    send_req(l, c, 2, SM_KV_OP_GET, args, (uint32_t)n);
     wait_answer_to(2, &mb, &m);
     cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
@@ -333,7 +382,8 @@ Test(rt_repl, new_leader_after_leader_loss_keeps_acknowledged_writes)
     int l = wait_leader();
     struct rte_mbuf *mb;
     struct msg m;
-    put(l, 8, 1, "a", "1");
+    uint64_t c = reg(l);
+    put(l, c, 1, "a", "1");
     wait_answer_to(1, &mb, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
     rte_pktmbuf_free(mb);
@@ -342,12 +392,12 @@ Test(rt_repl, new_leader_after_leader_loss_keeps_acknowledged_writes)
     cr_assert_neq(l2, l);
     uint8_t args[64];
     int n = sm_kv_encode_get(args, sizeof(args), "a", 1);
-    send_req(l2, 8, 2, SM_KV_OP_GET, args, (uint32_t)n);
+    send_req(l2, c, 2, SM_KV_OP_GET, args, (uint32_t)n);
     wait_answer_to(2, &mb, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK, "the acknowledged write survived");
     cr_assert_eq(m.u.reply.result_len, 1);
     rte_pktmbuf_free(mb);
-    put(l2, 8, 3, "b", "2");
+    put(l2, c, 3, "b", "2");
     wait_answer_to(3, &mb, &m);
     cr_assert_eq(m.u.reply.status, MSG_STATUS_OK, "the new leader serves writes");
     rte_pktmbuf_free(mb);
@@ -360,7 +410,8 @@ Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
     int f = (l + 1) % T_N;
     struct rte_mbuf *mb;
     struct msg m;
-    put(l, 9, 1, "x", "1");
+    uint64_t c = reg(l);
+    put(l, c, 1, "x", "1");
     wait_answer_to(1, &mb, &m);
     rte_pktmbuf_free(mb);
     uint64_t applied = g_rt[l].repl->applied;
@@ -381,7 +432,7 @@ Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
     struct ordo_errmsg e = {{0}};
     cr_assert_eq(rt_init(&g_rt[f], &g_conf, (uint32_t)f + 1, g_sm[f], &e), 0, "%s", e.text);
     cr_assert_geq(raft_last_index(g_rt[f].repl->raft), applied, "log recovered from disk");
-    put(l, 9, 2, "y", "2");
+    put(l, c, 2, "y", "2");
     wait_answer_to(2, &mb, &m);
     rte_pktmbuf_free(mb);
     applied = g_rt[l].repl->applied;

@@ -354,6 +354,31 @@ Test(wire, field_values_out_of_range_are_malformed)
     cr_assert_eq(decode_patched(WIRE_HDR_LEN + 46 + 4, 7, (size_t)n), ORDO_EMALFORMED, "role");
 }
 
+Test(wire, register_flag_round_trips_and_bad_combinations_are_refused)
+{
+    wire_sample_fill(&sample, MSG_CLIENT_REQUEST, 1);
+    sample.m.u.request.flags = MSG_REQ_REGISTER;
+    int n = wire_encode(&sample.m, NULL, frame, sizeof(frame));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(frame[WIRE_HDR_LEN + 16], 0x04, "flags at body offset 16, little-endian");
+    cr_assert_eq(frame[WIRE_HDR_LEN + 17], 0x00);
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)n, &out, NULL, 0), 0);
+    cr_assert_eq(out.u.request.flags, MSG_REQ_REGISTER);
+    static const uint16_t bad[] = {MSG_REQ_REGISTER | MSG_REQ_READ,
+                                   MSG_REQ_REGISTER | MSG_REQ_NO_SESSION,
+                                   MSG_REQ_REGISTER | MSG_REQ_READ | MSG_REQ_NO_SESSION};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sample.m.u.request.flags = bad[i];
+        cr_assert_eq(wire_encode(&sample.m, NULL, frame, sizeof(frame)), -EINVAL);
+        sample.m.u.request.flags = MSG_REQ_REGISTER;
+        cr_assert_eq(wire_encode(&sample.m, NULL, frame, sizeof(frame)), n);
+        cr_assert_eq(decode_patched(WIRE_HDR_LEN + 16, (uint8_t)bad[i], (size_t)n), ORDO_EMALFORMED,
+                     "flags 0x%x", bad[i]);
+    }
+    cr_assert_eq(decode_patched(WIRE_HDR_LEN + 16, 0x08, (size_t)n), ORDO_EMALFORMED, "unknown");
+}
+
 Test(wire, snapshot_chunk_beyond_total_is_malformed)
 {
     struct wire_key key;

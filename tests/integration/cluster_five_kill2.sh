@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Five replicas survive two SIGKILLs (PMD given): a verified load runs through the leader;
+# halfway the leader and one follower are SIGKILLed at once. The remaining three (still a
+# majority of five) elect a leader that serves writes within FAILOVER_MAX_S (printed: by the
+# harness and by the client's longest stall); the load ends without errors; every
+# acknowledged PUT is read back (load --readback); the three survivors reach the same
+# applied index and digest.
+# Usage: cluster_five_kill2.sh BUILD_DIR PMD   (root; exits 77 without namespaces)
+set -euo pipefail
+VL_BUILD=$(cd "$1" && pwd)
+PMD=$2
+FAILOVER_MAX_S=${FAILOVER_MAX_S:-10}
+. "$(dirname "$0")/vethlib.sh"
+T="cluster_five_kill2[$PMD]"
+fail() {
+    echo "$T: FAIL: $*" >&2
+    vl_states >&2
+    exit 1
+}
+t_start=$SECONDS
+vl_init
+vl_cluster_up 5 "$PMD"
+L=$(vl_wait_leader 20)
+F=$((L % 5 + 1))
+echo "$T: replica $L leads; it and follower $F will be SIGKILLed"
+
+# 6 s of load; each request retried for up to 20 s (100 x 200 ms): the failover costs
+# retries and moves to other replicas, never errors.
+vl_load_spawn load "$L" --timeout-ms 200 --retries 100 load --duration-s 6 \
+    --progress-ms 500 --outstanding 16 --value-size 64 --keys 2000 --read-ratio 0.5 \
+    --verify --readback
+vl_wait_count load '^progress' 4 15
+kill_ms=$(vl_now_ms)
+vl_replica_kill "$L" KILL
+vl_replica_kill "$F" KILL
+N=$(vl_wait_leader "$FAILOVER_MAX_S" "$L")
+seen_ms=$(($(vl_now_ms) - kill_ms))
+echo "$T: SIGKILL of leader $L and follower $F; replica $N serves writes after" \
+    "$seen_ms ms (harness poll)"
+
+rc=0
+vl_wait_exit load 45 || rc=$?
+out=$(grep '^mode=' "$VL_TMP/load.log" || true)
+grep '^progress' "$VL_TMP/load.log" | sed "s/^/$T: /"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+echo "$T: $out"
+for k in errors verify_failures readback_failed; do
+    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+done
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
+gap_end=$(vl_kv "$out" gap_end_epoch_ms)
+echo "$T: failover: first reply after the kills $((gap_end - kill_ms)) ms after SIGKILL;" \
+    "longest client stall $(vl_kv "$out" max_gap_ms) ms"
+[ $((gap_end - kill_ms)) -le $((FAILOVER_MAX_S * 1000)) ] || fail "failover too slow"
+
+M=$(vl_wait_leader 10 "$L")
+vl_cli_at "$M" --no-redirect --timeout-ms 500 --retries 4 --quiet put after-kill 1 ||
+    fail "leader $M of the three survivors does not serve writes"
+conv=$(vl_wait_converged 20) || exit 1
+echo "$T: the three survivors converged at $conv"
+echo "$T: PASS ($((SECONDS - t_start)) s)"
