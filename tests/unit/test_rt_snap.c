@@ -211,14 +211,14 @@ static int wait_leader(void)
     return -1;
 }
 
-static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uint8_t *args,
-                     uint32_t alen)
+static void send_req_flags(int to, uint64_t client, uint64_t no, uint16_t flags, uint8_t op,
+                           const uint8_t *args, uint32_t alen)
 {
     struct msg m;
     memset(&m, 0, sizeof(m));
     m.hdr.type = MSG_CLIENT_REQUEST;
     m.hdr.cluster_id = T_CLUSTER;
-    m.u.request = (struct msg_client_request){client, no, 0, op, alen, args};
+    m.u.request = (struct msg_client_request){client, no, flags, op, alen, args};
     struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt[to].port.pool);
     cr_assert(mb != NULL);
     uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
@@ -235,6 +235,12 @@ static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uin
     cr_assert_gt(len, 0);
     cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
     cr_assert_eq(rte_ring_enqueue(g_rx[to], mb), 0);
+}
+
+static void send_req(int to, uint64_t client, uint64_t no, uint8_t op, const uint8_t *args,
+                     uint32_t alen)
+{
+    send_req_flags(to, client, no, 0, op, args, alen);
 }
 
 /* Pumps until the client receives an answer to request_no (bounded: 5 s); decodes it into *m.
@@ -281,6 +287,26 @@ static void put_ok(int to, uint64_t client, uint64_t no, const char *k, const ch
     rte_pktmbuf_free(mb);
 }
 
+#define T_REG_NO 777u /* the registration's nonce request number (answers match on it) */
+
+/* Registers a client session through the leader; returns the id the cluster assigned. */
+static uint64_t reg(int to)
+{
+    struct rte_mbuf *mb;
+    struct msg m;
+    send_req_flags(to, 0x5eed, T_REG_NO, MSG_REQ_REGISTER, MSG_OP_NOOP, NULL, 0);
+    wait_answer_to(T_REG_NO, &mb, &m);
+    cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(m.u.reply.result_len, 8);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++) {
+        id |= (uint64_t)m.u.reply.result[i] << (8 * i);
+    }
+    rte_pktmbuf_free(mb);
+    return id;
+}
+
 /* Pumps until the background snapshot of replica i is idle again (bounded: 20 s). */
 static void wait_snap_idle(int i)
 {
@@ -325,10 +351,11 @@ Test(rt_snap, background_snapshot_holds_the_state_at_its_index)
 {
     int l = wait_leader();
     struct rt_repl *rp = g_rt[l].repl;
+    uint64_t c = reg(l);
     char k[32];
     for (uint64_t i = 1; i <= 40; i++) {
         snprintf(k, sizeof(k), "before-%lu", (unsigned long)i);
-        put_ok(l, 11, i, k, "v1");
+        put_ok(l, c, i, k, "v1");
     }
     rp->bg->test_delay_ms = 1500;
     cr_assert_eq(rt_snap_request(rp), 1);
@@ -339,7 +366,7 @@ Test(rt_snap, background_snapshot_holds_the_state_at_its_index)
     memcpy(want, rp->bg->digest, sizeof(want));
     for (uint64_t i = 41; i <= 60; i++) {
         snprintf(k, sizeof(k), "during-%lu", (unsigned long)i);
-        put_ok(l, 11, i, k, "v2"); /* served while the child writes */
+        put_ok(l, c, i, k, "v2"); /* served while the child writes */
     }
     cr_assert_eq(rp->bg->phase, RT_SNAP_WRITING, "writes were applied while the child ran");
     cr_assert_gt(rp->applied, at);
@@ -357,7 +384,7 @@ Test(rt_snap, background_snapshot_holds_the_state_at_its_index)
     sm_digest(g_sm[l], now);
     cr_assert_eq(memcmp(got, want, MSG_DIGEST_LEN), 0, "restored state = state at the index");
     cr_assert_neq(memcmp(got, now, MSG_DIGEST_LEN), 0, "later writes are not in it");
-    put_ok(l, 11, 61, "after", "v3");
+    put_ok(l, c, 61, "after", "v3");
 }
 
 /* A writer killed mid-snapshot: the previous snapshot stays the newest and intact, the
@@ -366,14 +393,15 @@ Test(rt_snap, killed_writer_keeps_the_previous_snapshot_and_is_retried)
 {
     int l = wait_leader();
     struct rt_repl *rp = g_rt[l].repl;
-    put_ok(l, 12, 1, "a", "1");
+    uint64_t c = reg(l);
+    put_ok(l, c, 1, "a", "1");
     cr_assert_eq(rt_snap_request(rp), 1);
     wait_snap_idle(l);
     cr_assert_eq(rp->bg->done, 1);
     uint64_t first = rp->snap_index;
     uint8_t first_digest[MSG_DIGEST_LEN];
     restore_digest(l, first_digest);
-    put_ok(l, 12, 2, "b", "2");
+    put_ok(l, c, 2, "b", "2");
     rp->bg->test_delay_ms = 10000;
     cr_assert_eq(rt_snap_request(rp), 1);
     int pid = rp->bg->pid;
@@ -393,13 +421,13 @@ Test(rt_snap, killed_writer_keeps_the_previous_snapshot_and_is_retried)
     uint8_t again[MSG_DIGEST_LEN];
     restore_digest(l, again);
     cr_assert_eq(memcmp(again, first_digest, MSG_DIGEST_LEN), 0, "and intact");
-    put_ok(l, 12, 3, "c", "3"); /* the replica keeps going */
+    put_ok(l, c, 3, "c", "3"); /* the replica keeps going */
     /* The policy retries by itself once the back-off has passed. */
     rp->bg->test_delay_ms = 0;
     g_conf.replica.snapshot_entries = 3;
     deadline = rte_get_tsc_cycles() + 10 * rte_get_tsc_hz();
     for (uint64_t no = 4; rte_get_tsc_cycles() < deadline && rp->bg->done < 2; no++) {
-        put_ok(l, 12, no, "d", "4");
+        put_ok(l, c, no, "d", "4");
     }
     cr_assert_eq(rp->bg->done, 2, "retried after the back-off");
     cr_assert_geq(rp->now_ms, killed_ms + RT_SNAP_RETRY_MS, "not before the back-off");
@@ -413,7 +441,8 @@ Test(rt_snap, inline_mode_takes_the_snapshot_on_the_apply_lcore)
 {
     int l = wait_leader();
     struct rt_repl *rp = g_rt[l].repl;
-    put_ok(l, 13, 1, "a", "1");
+    uint64_t c = reg(l);
+    put_ok(l, c, 1, "a", "1");
     g_conf.replica.snapshot_mode = CONF_SNAPSHOT_INLINE;
     cr_assert_eq(rt_snap_request(rp), 1);
     cr_assert_eq(rp->bg->phase, RT_SNAP_IDLE, "nothing left running");
@@ -456,10 +485,11 @@ Test(rt_lifecycle, leader_log_sync_error_fail_stops_without_acknowledging)
 {
     int l = wait_leader();
     struct rt_repl *rp = g_rt[l].repl;
-    put_ok(l, 21, 1, "a", "1");
+    uint64_t c = reg(l);
+    put_ok(l, c, 1, "a", "1");
     uint64_t durable = raft_durable_index(rp->raft);
     disk_log_fault_set(rp->log, DISK_FAULT_SYNC, -EIO);
-    put(l, 21, 2, "b", "2");
+    put(l, c, 2, "b", "2");
     cr_assert(!ok_from(l, 2, 1000), "a replica whose log failed acknowledged a write");
     cr_assert_neq(g_rt[l].failed, 0, "fail-stop recorded");
     cr_assert_eq(raft_durable_index(rp->raft), durable, "nothing more counted durable");
@@ -470,7 +500,8 @@ Test(rt_lifecycle, follower_log_write_error_fail_stops_and_never_acknowledges)
 {
     int l = wait_leader();
     int f = (l + 1) % T_N;
-    put_ok(l, 22, 1, "a", "1");
+    uint64_t c = reg(l);
+    put_ok(l, c, 1, "a", "1");
     uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
     while (rte_get_tsc_cycles() < deadline &&
            raft_match_index(g_rt[l].repl->raft, (uint32_t)f + 1) < g_rt[l].repl->applied) {
@@ -478,7 +509,7 @@ Test(rt_lifecycle, follower_log_write_error_fail_stops_and_never_acknowledges)
     }
     uint64_t match = raft_match_index(g_rt[l].repl->raft, (uint32_t)f + 1);
     disk_log_fault_set(g_rt[f].repl->log, DISK_FAULT_WRITE, -EIO);
-    put_ok(l, 22, 2, "b", "2"); /* the other follower makes the majority */
+    put_ok(l, c, 2, "b", "2"); /* the other follower makes the majority */
     (void)ok_from(l, 3, 300);
     cr_assert_neq(g_rt[f].failed, 0, "the follower fail-stopped");
     cr_assert_eq(raft_match_index(g_rt[l].repl->raft, (uint32_t)f + 1), match,
@@ -488,7 +519,8 @@ Test(rt_lifecycle, follower_log_write_error_fail_stops_and_never_acknowledges)
 Test(rt_lifecycle, leader_that_loses_its_majority_refuses_writes)
 {
     int l = wait_leader();
-    put_ok(l, 23, 1, "a", "1");
+    uint64_t c = reg(l);
+    put_ok(l, c, 1, "a", "1");
     for (int i = 0; i < T_N; i++) {
         g_down[i] = i != l; /* both followers gone: their frames are dropped */
     }
@@ -498,7 +530,7 @@ Test(rt_lifecycle, leader_that_loses_its_majority_refuses_writes)
         pump_once();
     }
     cr_assert_neq(g_rt[l].repl->role, RAFT_LEADER, "stepped down without a majority");
-    put(l, 23, 2, "b", "2");
+    put(l, c, 2, "b", "2");
     cr_assert(!ok_from(l, 2, 500), "a leader without its majority acknowledged a write");
     for (int i = 0; i < T_N; i++) {
         g_down[i] = false;
