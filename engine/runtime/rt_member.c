@@ -120,8 +120,8 @@ static void rt_member_adopt(struct rt_repl *rp, const struct msg_config *c)
     rt_member_log_diff(rp, &m->conf, c);
     if (m->self_member && !member) {
         RTE_LOG(NOTICE, USER1,
-                "ordo: node %u: removed from the cluster: serves no clients from now on "
-                "(telemetry stays up; stop the process, or add it again)\n",
+                "ordo: node %u: removed from the cluster: only redirects clients to a member "
+                "from now on (telemetry stays up; stop the process, or add it again)\n",
                 self);
     } else if (!m->self_member && member) {
         RTE_LOG(NOTICE, USER1, "ordo: node %u: now a member (%s)\n", self,
@@ -146,9 +146,31 @@ void rt_member_update(struct rt_repl *rp, const struct raft_update *up)
     rt_member_adopt(rp, &up->config);
 }
 
-bool rt_member_serves(struct rt_repl *rp)
+/* The first voter of the configuration in use other than this replica (MSG_NODE_NONE if
+ * none). */
+static uint32_t rt_member_any_voter(const struct rt_repl *rp)
+{
+    const struct msg_config *c = &rp->member.conf;
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (c->servers[i].role == MSG_ROLE_VOTER && c->servers[i].id != rp->rt->self->id) {
+            return c->servers[i].id;
+        }
+    }
+    return MSG_NODE_NONE;
+}
+
+uint32_t rt_member_redirect_to(const struct rt_repl *rp)
 {
     if (rp->member.self_member || rp->role == RAFT_LEADER) {
+        return rp->leader;
+    }
+    return rt_member_any_voter(rp);
+}
+
+bool rt_member_serves(struct rt_repl *rp)
+{
+    if (rp->member.self_member || rp->role == RAFT_LEADER ||
+        rt_member_any_voter(rp) != MSG_NODE_NONE) {
         return true;
     }
     __atomic_store_n(&rp->member.view.not_member_drops, rp->member.view.not_member_drops + 1,

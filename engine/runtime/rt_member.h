@@ -51,10 +51,15 @@ ORDO_API void rt_member_init(struct rt_repl *rp);
 ORDO_API void rt_member_update(struct rt_repl *rp, const struct raft_update *up);
 /* Once per round: the queued operator request, then (leader) learner promotion. */
 ORDO_API void rt_member_round(struct rt_repl *rp);
-/* Whether client requests are served (redirected or handled): false for a replica outside
- * the configuration (a spare not added yet, or removed) unless it still leads. The caller
- * drops the request (counted): clients with several servers move on at their timeout. */
+/* Whether client requests are served (redirected or handled): false for a spare that was
+ * never a member (it knows no member to name), which drops them (counted): clients with
+ * several servers move on at their timeout. A removed replica still answers, with a
+ * redirect (rt_member_redirect_to); a removed leader serves until it steps down. */
 ORDO_API bool rt_member_serves(struct rt_repl *rp);
+/* The node a redirect names: the leader for a member; for a removed replica, which no longer
+ * hears from the leader, a voter of the last configuration it knew (that member redirects
+ * the client on to the leader). MSG_NODE_NONE when there is none. */
+ORDO_API uint32_t rt_member_redirect_to(const struct rt_repl *rp);
 /* Adds the membership fields to the /ordo/raft reply. */
 ORDO_API void rt_member_tele(struct rt_repl *rp, struct rte_tel_data *d);
 /* Unregisters this replica from the telemetry commands (rt_repl_fini). */

@@ -248,8 +248,8 @@ static void rt_repl_redirect(struct rt_repl *rp, struct rte_mbuf *m)
     out.hdr.type = MSG_REDIRECT;
     out.u.redirect.client_id = meta->req.client_id;
     out.u.redirect.request_no = meta->req.request_no;
-    const struct conf_node *ln = conf_node_find(rt->conf, rp->leader);
-    if (ln != NULL && rp->leader != rt->self->id) {
+    const struct conf_node *ln = conf_node_find(rt->conf, rt_member_redirect_to(rp));
+    if (ln != NULL && ln->id != rt->self->id) {
         out.u.redirect.leader_id = ln->id;
         out.u.redirect.leader_ipv4 = ln->ipv4;
         out.u.redirect.leader_port = ln->udp_port;
@@ -538,7 +538,7 @@ static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
         return;
     }
     if (!rt_member_serves(rp)) {
-        rte_pktmbuf_free(m); /* outside the configuration: clients move on (rt_member.h) */
+        rte_pktmbuf_free(m); /* a spare: clients move on at their timeout (rt_member.h) */
     } else if (rp->role != RAFT_LEADER) {
         rt_repl_redirect(rp, m);
     } else if (rt_repl_by_read_index(rp, &meta->req)) {

@@ -2,10 +2,10 @@
 # Membership changes under load (issue 5): replicas 1-3 found the cluster, replica 4 is a
 # spare (join = 1) that starts empty and must not campaign. While a verified client load
 # runs: ordo-admin adds 4 (learner, promoted once caught up), removes a follower F, adds F
-# back (it catches up again), then removes the leader L itself. The load must end without
-# errors beyond retries, every acknowledged PUT is read back, and the final members (the two
-# others and 4) converge to the same applied index and state digest. The client's p50/p99
-# per half second are printed, before, during and after the changes.
+# back (it catches up again), then removes the leader R itself. The load must end without
+# errors beyond retries, every acknowledged PUT is read back, and the final members (all but
+# R) converge to the same applied index and state digest. The client's p50/p99 per half
+# second are printed, before, during and after the changes.
 # Usage: cluster_membership.sh BUILD_DIR [PMD]   (root; exits 77 without namespaces)
 set -euo pipefail
 VL_BUILD=$(cd "$1" && pwd)
@@ -15,7 +15,7 @@ VL_NS_PREFIX=${VL_NS_PREFIX:-om1}
 T="cluster_membership[$PMD]"
 ADMIN=$VL_BUILD/apps/ordo-admin
 [ -x "$ADMIN" ] || vl_die "$ADMIN not built"
-LOAD_S=${LOAD_S:-10}
+LOAD_S=${LOAD_S:-12}
 fail() {
     echo "$T: FAIL: $*" >&2
     vl_states >&2
@@ -26,18 +26,48 @@ admin() {
     shift
     "$ADMIN" --file-prefix "$(vl_file_prefix "$i")" "$@"
 }
-# mb_role I J: replica J's role (voter, learner or empty) in replica I's configuration.
-mb_role() { vl_raft_field "$1" "members.$2"; }
-# mb_field STATE NAME: one field of a vl_raft output kept in a variable.
+# mb_raft I: replica I's /ordo/raft as key=value lines (members.<id>=voter|learner), through
+# ordo-admin (no interpreter start-up: this runs while the load does, on a shared machine).
+mb_raft() { admin "$1" --timeout-ms 1000 raft 2>/dev/null || true; }
+# mb_field STATE NAME: one field of an mb_raft output kept in a variable.
 mb_field() { sed -n "s/^$2=//p" <<<"$1"; }
+# mb_role I J: replica J's role (voter, learner or empty) in replica I's configuration.
+mb_role() { mb_field "$(mb_raft "$1")" "members.$2"; }
+# mb_leader: the replica that reports role=leader with the highest term (empty if none).
+mb_leader() {
+    local i st best= term best_term=-1
+    for i in 1 2 3 4; do
+        st=$(mb_raft "$i")
+        term=$(mb_field "$st" term)
+        if [ "$(mb_field "$st" role)" = leader ] && [ "${term:-0}" -gt "$best_term" ]; then
+            best=$i
+            best_term=$term
+        fi
+    done
+    echo "$best"
+}
 mb_phase() { echo "$T: [$((SECONDS - t_start)) s] $*"; }
-# mb_admin I ARGS...: ordo-admin on replica I; fails the test with its output otherwise.
-mb_admin() {
-    local i=$1 out rc=0
-    shift
-    out=$(admin "$i" "$@" 2>&1) || rc=$?
-    echo "$T: ordo-admin $* (on $i): $out"
-    [ "$rc" -eq 0 ] || fail "ordo-admin $* on replica $i exited $rc"
+# mb_change add|remove N: ordo-admin on the current leader (MB_LEADER afterwards). On a
+# shared, loaded machine leadership can move meanwhile: up to 3 attempts, each on the leader
+# of the moment, and a change already in place (an attempt whose outcome the CLI did not see)
+# counts as done.
+mb_change() {
+    local op=$1 n=$2 want= try l out rc
+    [ "$op" = add ] && want=voter
+    l=$MB_LEADER
+    for try in 1 2 3; do
+        [ "$try" = 1 ] || l=$(mb_leader)
+        if [ -n "$l" ]; then
+            rc=0
+            out=$(admin "$l" "$op" "$n" 2>&1) || rc=$?
+            echo "$T: ordo-admin $op $n (on $l): $out"
+            MB_LEADER=$l
+            [ "$rc" -eq 0 ] && return 0
+            [ "$(mb_role "$l" "$n")" = "$want" ] && return 0
+        fi
+        sleep 0.5
+    done
+    fail "ordo-admin $op $n: 3 attempts failed"
 }
 
 # mb_converged TIMEOUT_S ID...: waits until the given replicas report the same applied index
@@ -50,9 +80,8 @@ mb_converged() {
         same=1
         for i in "$@"; do
             local st
-            st=$(vl_raft "$i")
-            one="applied=$(sed -n 's/^applied=//p' <<<"$st") digest=$(sed -n 's/^digest=//p' \
-                <<<"$st")"
+            st=$(mb_raft "$i")
+            one="applied=$(mb_field "$st" applied) digest=$(mb_field "$st" digest)"
             [ -z "$sig" ] && sig=$one
             [ "$one" = "$sig" ] && [[ "$one" != "applied= "* ]] || same=0
         done
@@ -83,12 +112,11 @@ for i in 1 2 3 4; do
 done
 mb_phase "4 replicas ready"
 L=$(vl_wait_leader 20)
-F=$((L % 3 + 1))
-O=$((F % 3 + 1))
-echo "$T: replica $L leads; follower F=$F, other O=$O; spare 4"
+MB_LEADER=$L
+echo "$T: replica $L leads; spare 4"
 
 # The spare: not a member, never campaigned (term 0), known to nobody's configuration.
-st=$(vl_raft 4)
+st=$(mb_raft 4)
 [ "$(mb_field "$st" membership)" = none ] || fail "spare 4 is a member before being added"
 [ "$(mb_field "$st" term)" = 0 ] || fail "spare 4 campaigned (term $(mb_field "$st" term))"
 [ -z "$(mb_role "$L" 4)" ] || fail "leader lists 4 before the add"
@@ -104,24 +132,33 @@ t_change=$(vl_now_ms)
 mb_phase "load running; membership changes start"
 
 # 1. Add the spare: a learner first, a voter once caught up (the CLI waits for both).
-mb_admin "$L" add 4
+mb_change add 4
 grep -q 'now a member' "$VL_TMP/ordo-r4.log" || fail "4 did not log joining"
-grep -q 'learner 4 caught up' "$VL_TMP/ordo-r$L.log" || fail "leader did not log the promotion"
+grep -q 'learner 4 caught up' "$VL_TMP"/ordo-r[123].log || fail "no leader logged the promotion"
 
 # 2. Remove a follower: it receives the entry that removes it, logs it once, stops serving.
-mb_admin "$L" remove "$F"
+L=$MB_LEADER
+F=$((L % 3 + 1))
+mb_change remove "$F"
 vl_wait_log "ordo-r$F" 'removed from the cluster' 10
 n=$(grep -c 'removed from the cluster' "$VL_TMP/ordo-r$F.log" || true)
 [ "$n" = 1 ] || fail "removed follower $F logged its removal $n times"
 
 # 3. Add it back: its log is behind; it catches up and is promoted again.
-mb_admin "$L" add "$F"
+mb_change add "$F"
 
 # 4. Remove the leader itself: it commits the change, steps down, the others elect.
-mb_admin "$L" remove "$L"
-vl_wait_log "ordo-r$L" 'removed from the cluster' 10
+R=$MB_LEADER
+mb_change remove "$R"
+vl_wait_log "ordo-r$R" 'removed from the cluster' 10
 t_done=$(vl_now_ms)
 mb_phase "changes done in $((t_done - t_change)) ms (ordo-admin wall time included)"
+kill -0 "$(vl_pid load)" 2>/dev/null ||
+    fail "the load ended before the changes did (machine too slow for LOAD_S=$LOAD_S?)"
+KEEP=()
+for i in 1 2 3 4; do
+    [ "$i" = "$R" ] || KEEP+=("$i")
+done
 
 rc=0
 vl_wait_exit load $((LOAD_S + 40)) || rc=$?
@@ -136,22 +173,21 @@ done
 echo "$T: longest client stall $(vl_kv "$out" max_gap_ms) ms (changes started at" \
     "$t_change, done at $t_done, epoch ms)"
 
-# Final configuration, as every remaining member sees it: O, F and 4 voters, L gone; one
-# of them leads.
-conv=$(mb_converged 20 "$O" "$F" 4)
+# Final configuration, as every remaining member sees it: three voters, R gone; one leads.
+conv=$(mb_converged 20 "${KEEP[@]}")
 N=
-for i in "$O" "$F" 4; do
-    st=$(vl_raft "$i")
-    for j in "$O" "$F" 4; do
+for i in "${KEEP[@]}"; do
+    st=$(mb_raft "$i")
+    for j in "${KEEP[@]}"; do
         r=$(mb_field "$st" "members.$j")
         [ "$r" = voter ] || fail "replica $i: $j is '$r'"
     done
-    [ -z "$(mb_field "$st" "members.$L")" ] || fail "replica $i still lists removed $L"
+    [ -z "$(mb_field "$st" "members.$R")" ] || fail "replica $i still lists removed $R"
     [ "$(mb_field "$st" role)" = leader ] && N=$i
 done
-[ -n "$N" ] || fail "no leader among $O $F 4"
-echo "$T: members $O $F 4 at $conv; replica $N leads"
-st=$(vl_raft "$L")
-[ "$(mb_field "$st" membership)" = none ] || fail "removed $L still a member"
-[ "$(mb_field "$st" role)" != leader ] || fail "removed $L still leads"
+[ -n "$N" ] || fail "no leader among ${KEEP[*]}"
+echo "$T: members ${KEEP[*]} at $conv; replica $N leads"
+st=$(mb_raft "$R")
+[ "$(mb_field "$st" membership)" = none ] || fail "removed $R still a member"
+[ "$(mb_field "$st" role)" != leader ] || fail "removed $R still leads"
 echo "$T: PASS in $((SECONDS - t_start)) s"
