@@ -22,6 +22,7 @@
 #include "engine/wire.h"
 
 #define ORDO_EXIT_USAGE 2
+#define ORDO_EXIT_FAILSTOP 3 /* the replica stopped itself: disk error or audit divergence */
 #define ORDO_ARGV_EXTRA 8
 
 struct ordo_opts {
@@ -55,7 +56,7 @@ static void ordo_usage(FILE *f)
                "  --diverge-at I (tests only): change the local state after applying index I,\n"
                "        so that the audit detects the divergence and this replica stops\n"
                "Prints \"ordo: node N ready\" on stdout once the port is up; SIGINT or\n"
-               "SIGTERM stops it (exit 0; 1 after a fail-stop). Counters: dpdk-telemetry.py\n"
+               "SIGTERM stops it (exit 0; 3 after a fail-stop). Counters: dpdk-telemetry.py\n"
                "-f <file-prefix>, commands /ordo/stats and (replicated) /ordo/raft.\n");
 }
 
@@ -254,7 +255,8 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
     ordo_print_ready(&ordo_rt);
     rc = rt_run(&ordo_rt);
     ordo_running = 0;
-    if (rc == 0 && ordo_rt.failed != 0) {
+    int failstop = rc == 0 && ordo_rt.failed != 0;
+    if (failstop) {
         fprintf(stderr, "ordo: node %u fail-stopped: %s\n", o->node_id,
                 ordo_strerror(ordo_rt.failed));
         rc = ordo_rt.failed;
@@ -263,7 +265,8 @@ static int ordo_serve(const struct conf *c, const struct ordo_opts *o)
     ordo_print_stats(o->node_id);
     sm_destroy(sm);
     (void)rte_eal_cleanup();
-    return rc == 0 ? 0 : 1;
+    /* A distinct status: supervisors and tests tell a fail-stop from a start-up error. */
+    return failstop ? ORDO_EXIT_FAILSTOP : (rc == 0 ? 0 : 1);
 }
 
 int main(int argc, char **argv)

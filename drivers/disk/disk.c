@@ -362,6 +362,11 @@ int disk_log_poll(struct disk_log *log, uint64_t *index_durable)
     return log->err != 0 ? log->err : done;
 }
 
+bool disk_log_writing(const struct disk_log *log)
+{
+    return log->err == 0 && log->inflight > 0;
+}
+
 int disk_log_idle_wait(struct disk_log *log, uint32_t timeout_us)
 {
     if (log->err != 0 || log->inflight == 0 || log->submit_again) {

@@ -6,6 +6,7 @@
 #define ORDO_DRIVERS_DISK_DISK_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/api.h"
@@ -114,6 +115,10 @@ ORDO_API int disk_log_append(struct disk_log *log, const struct msg_entry *entri
  * stopped; the durable index never advances after that. A segment roll creates a file
  * (blocking) once per segment_bytes. */
 ORDO_API int disk_log_poll(struct disk_log *log, uint64_t *index_durable);
+
+/* True while a write (and its sync) is in flight: what is appended now waits for the next
+ * write, so the sequencer may keep its batch open meanwhile (group commit). */
+ORDO_API bool disk_log_writing(const struct disk_log *log);
 
 /* Idle strategy hook for a back-off idle loop (shared machines, tests): when a write is in
  * flight, sleeps in the kernel until a completion arrives or timeout_us passes; returns at once

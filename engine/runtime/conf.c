@@ -905,6 +905,7 @@ static const struct conf_key conf_replica_keys[] = {
      .names = conf_snapshot_mode_names},
     {CONF_R(pipeline_window, 1, 4096)},
     {CONF_R(pipeline_bytes, 512, 1ull << 34)},
+    {CONF_R(peer_mtu, 1500, 9000)},
 };
 
 static const struct conf_key conf_clients_keys[] = {
@@ -1486,6 +1487,7 @@ void conf_replica_defaults(struct conf_replica *r)
     r->snapshot_mode = CONF_SNAPSHOT_FORK;
     r->pipeline_window = 64;
     r->pipeline_bytes = 4u << 20;
+    r->peer_mtu = 1500;
 }
 
 static void conf_defaults(struct conf *c)

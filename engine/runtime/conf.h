@@ -105,6 +105,7 @@ struct conf_replica {
     uint64_t snapshot_entries; /* applied entries between snapshots; 0 = never */
     uint32_t pipeline_window;  /* entries in flight per follower, 1..4096 */
     uint64_t pipeline_bytes;   /* bytes in flight per follower, >= batch_bytes_max */
+    uint32_t peer_mtu;         /* IP MTU of replica-to-replica frames, 1500..9000 */
     /* Snapshot policy and method besides snapshot_entries (docs/replica.md, "Snapshots"). */
     uint64_t snapshot_log_bytes; /* log bytes past the last snapshot that start one; 0 = never */
     enum conf_snapshot_mode snapshot_mode;

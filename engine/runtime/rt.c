@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <rte_cycles.h>
+#include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_random.h>
@@ -32,6 +33,23 @@ uint16_t rt_frame_len_max(uint32_t value_max)
     uint32_t len = FRAME_UDP_PAYLOAD_OFF + WIRE_HDR_LEN + 32u + 2u + SM_KV_KEY_MAX + 4u +
                    value_max + 4u + value_max;
     return (uint16_t)RTE_MIN(len, (uint32_t)MSG_FRAME_LEN_MAX);
+}
+
+/* Jumbo peer frames the port cannot carry would vanish silently: say so at start. */
+static void rt_check_peer_mtu(const struct rt *rt)
+{
+    uint16_t mtu = 0;
+    uint32_t want = rt_peer_frame_len(rt->conf) - RTE_ETHER_HDR_LEN;
+    if (!rt_replicated(rt->conf, rt->self) || want <= RTE_ETHER_MTU ||
+        rte_eth_dev_get_mtu(rt->port.port_id, &mtu) != 0 || mtu >= want) {
+        return;
+    }
+    /* Not fatal: some PMDs (net_af_packet) carry frames beyond the MTU they report, when the
+     * kernel interface's MTU and their ring frames (framesz) are large enough. */
+    RTE_LOG(WARNING, USER1,
+            "ordo: node %u: peer frames of IP MTU %u ([replica] peer_mtu) exceed the port's MTU "
+            "%u: every link between replicas must carry them (net_af_packet: framesz devarg)\n",
+            rt->self->id, want, mtu);
 }
 
 /* Every stage's lcore must be one the EAL runs; stages sharing an lcore share one loop. */
@@ -85,7 +103,8 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
     nc.mbuf_priv_size = (uint16_t)RTE_ALIGN(sizeof(struct rt_meta), RTE_MBUF_PRIV_ALIGN);
     nc.frame_len_max = rt_frame_len_max(rt->conf->cluster.value_max);
     if (rt_replicated(rt->conf, rt->self)) {
-        nc.frame_len_max = (uint16_t)RTE_MAX(nc.frame_len_max, (uint16_t)RT_PEER_FRAME_MAX);
+        nc.frame_len_max = (uint16_t)RTE_MAX(
+            nc.frame_len_max, (uint16_t)(rt_peer_frame_len(rt->conf) + RTE_ETHER_CRC_LEN));
     }
     nc.link_wait_ms = RT_LINK_WAIT_MS;
     nc.mac_set = true;
@@ -95,6 +114,7 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
         ordo_errmsg_wrap(e, "node %u", rt->self->id);
         return rc;
     }
+    rt_check_peer_mtu(rt);
     rt->rx_csum_flags = rt->port.rx_csum_hw ? FRAME_SKIP_IP_CSUM | FRAME_SKIP_UDP_CSUM : 0;
     rt->tx_csum_hw = rt->port.tx_csum_hw;
     (void)net_stats_telemetry_register(rt->port.port_id);

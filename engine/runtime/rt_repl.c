@@ -18,7 +18,7 @@
 #include "engine/sm.h"
 
 #define RT_RECOVER_BUF (1u << 20)
-/* AppendEntries carries at most this many entries, so it fits RT_PEER_FRAME_MAX. */
+/* AppendEntries carries at most this many entries, so it fits one peer frame. */
 #define RT_APPEND_ENTRIES 8u
 #define RT_ENTRY_WIRE 13u /* term, type, length of one entry on the wire */
 #define RT_AE_FIXED 96u   /* header and fixed AppendEntries fields, with margin */
@@ -119,7 +119,8 @@ static int rt_repl_raft_config(const struct rt *rt, struct raft_config *c)
     c->election_timeout_ms = (uint32_t)(r->election_ticks * tick_ms);
     c->heartbeat_ms = (uint32_t)(r->heartbeat_ticks * tick_ms);
     c->append_entries_max = RT_APPEND_ENTRIES;
-    c->append_bytes_max = RT_PEER_FRAME_MAX - 42u - RT_AE_FIXED - RT_APPEND_ENTRIES * RT_ENTRY_WIRE;
+    c->append_bytes_max =
+        rt_peer_frame_len(rt->conf) - 42u - RT_AE_FIXED - RT_APPEND_ENTRIES * RT_ENTRY_WIRE;
     c->window_entries = r->pipeline_window;
     c->window_bytes = r->pipeline_bytes;
     c->snapshot_chunk_bytes = RT_SNAP_CHUNK;
@@ -395,6 +396,7 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
     rp->tsc_hz = rte_get_tsc_hz();
     rp->tsc0 = rte_rdtsc();
     rp->role = RAFT_FOLLOWER;
+    rp->peer_frame = rt_peer_frame_len(rt->conf);
     rp->batch_count_max = RTE_MIN(rt->conf->replica.batch_count_max, RT_BATCH_COUNT_MAX);
     rp->batch_time_tsc = rp->tsc_hz / 1000000u * rt->conf->replica.batch_time_us;
     rp->result = mem_alloc(RTE_MAX(rt->sm->result_max, 1u));

@@ -14,9 +14,24 @@
 #include "engine/runtime/rt_member.h"
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
-/* Peer frames stay within a standard 1500-byte MTU (veth and af_xdp defaults): a batch, an
- * AppendEntries and a snapshot chunk all fit one such frame. */
+/* A partial batch waits for the log's write in flight at most this many batch_time_us. */
+#define RT_BATCH_HOLD_MAX 40u
+/* Peer frames by default stay within a standard 1500-byte MTU (veth and af_xdp defaults): a
+ * batch, an AppendEntries and a snapshot chunk all fit one such frame. [replica] peer_mtu
+ * raises the bound for jumbo-frame networks (9000 is common in datacenters): batches, and so
+ * group commit, then grow up to batch_bytes_max. */
 #define RT_PEER_FRAME_MAX 1514u
+
+/* Largest frame (Ethernet header included, no CRC) sent to a peer under c's peer_mtu: at most
+ * MSG_FRAME_LEN_MAX with room for the 4-byte CRC, so peer_mtu 9000 gives an IP MTU of 8982. */
+static inline uint32_t rt_peer_frame_len(const struct conf *c)
+{
+    uint32_t len = c->replica.peer_mtu + 14u;
+    if (len < RT_PEER_FRAME_MAX) {
+        len = RT_PEER_FRAME_MAX;
+    }
+    return len < MSG_FRAME_LEN_MAX - 4u ? len : MSG_FRAME_LEN_MAX - 4u;
+}
 
 /* Auditing: every RT_AUDIT_EVERY applied entries each replica takes its state digest; the
  * leader's travels in heartbeats, the followers' in the responses (rt_audit.c). */
@@ -95,6 +110,7 @@ struct rt_repl {
     uint32_t batch_count_max;
     uint64_t batch_open_tsc; /* 0: no batch open */
     uint64_t batch_time_tsc;
+    uint32_t peer_frame; /* rt_peer_frame_len */
     /* Log and apply. */
     uint64_t reported; /* durable index last reported to the core */
     uint64_t snap_index;

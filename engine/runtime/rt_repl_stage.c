@@ -60,7 +60,7 @@ static struct rte_mbuf *rt_repl_frame(struct rt_repl *rp, const struct frame_udp
         return NULL;
     }
     uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
-    size_t cap = RTE_MIN((size_t)(m->buf_len - m->data_off), (size_t)RT_PEER_FRAME_MAX);
+    size_t cap = RTE_MIN((size_t)(m->buf_len - m->data_off), (size_t)rp->peer_frame);
     unsigned flags = rt->tx_csum_hw ? FRAME_SKIP_IP_CSUM | FRAME_SKIP_UDP_CSUM : 0;
     uint8_t *payload = buf + FRAME_UDP_PAYLOAD_OFF;
     int len = wire_encode(msg, key, payload, cap - FRAME_UDP_PAYLOAD_OFF);
@@ -493,6 +493,22 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
     }
 }
 
+/* Group commit at the entry level: a partial batch closes once batch_time_us passed, unless
+ * the log is still writing the previous entries: anything proposed now would wait for that
+ * write anyway, so the batch keeps growing with the load (fewer, larger entries and
+ * AppendEntries), bounded by RT_BATCH_HOLD_MAX x batch_time_us and the count/byte limits. */
+static bool rt_repl_batch_due(const struct rt_repl *rp, uint64_t tsc)
+{
+    if (rp->batch_open_tsc == 0) {
+        return false;
+    }
+    uint64_t age = tsc - rp->batch_open_tsc;
+    if (age < rp->batch_time_tsc) {
+        return false;
+    }
+    return !disk_log_writing(rp->log) || age >= rp->batch_time_tsc * RT_BATCH_HOLD_MAX;
+}
+
 static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
 {
     if (rp->reads_n == RT_READS_MAX) {
@@ -608,7 +624,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         rt_repl_request(rp, in[i]);
     }
     work += n;
-    if (rp->batch_open_tsc != 0 && tsc - rp->batch_open_tsc >= rp->batch_time_tsc) {
+    if (rt_repl_batch_due(rp, tsc)) {
         rt_repl_propose(rp);
     }
     work += rt_repl_log(rp);

@@ -3,7 +3,7 @@
 # `ordo --diverge-at X` (its key-value state changes locally after applying index X). WHO
 # says whether D is a follower (the default) or the leader when the fault strikes
 # (ordo-admin transfer arranges it). A load runs past X and the next audit point (every
-# RT_AUDIT_EVERY = 256 entries): D must log the DIVERGENCE and fail-stop (exit 1, "fail-
+# RT_AUDIT_EVERY = 256 entries): D must log the DIVERGENCE and fail-stop (exit 3, "fail-
 # stopped"), every other replica keeps running and serving writes, the load ends without
 # errors and every acknowledged PUT is read back, the survivors converge to one digest, and
 # ordo-admin shows it: D's socket is gone (exit 1), a survivor's status counts the audit
@@ -62,7 +62,7 @@ t_div=$(($(vl_now_ms) - t0))
 rc=0
 vl_wait_exit "ordo-r$D" 10 || rc=$?
 VL_DOWN[D]=1
-[ "$rc" = 1 ] || fail "replica $D exited $rc after the divergence, expected 1"
+[ "$rc" = 3 ] || fail "replica $D exited $rc after the divergence, expected 3 (fail-stop)"
 grep -q "ordo: node $D fail-stopped" "$VL_TMP/ordo-r$D.log" || fail "no fail-stop line"
 grep -E 'DIVERGENCE|fail-stop|TEST FAULT' "$VL_TMP/ordo-r$D.log" | sed "s/^/$T: r$D: /"
 echo "$T: replica $D detected its divergence $t_div ms into the load and exited $rc"

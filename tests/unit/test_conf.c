@@ -166,6 +166,7 @@ Test(conf, defaults_are_documented_values)
     cr_assert_eq(r.snapshot_mode, CONF_SNAPSHOT_FORK);
     cr_assert_eq(r.pipeline_window, 64);
     cr_assert_eq(r.pipeline_bytes, 4u << 20);
+    cr_assert_eq(r.peer_mtu, 1500);
 }
 
 Test(conf, full_file_sets_every_key)
@@ -193,6 +194,7 @@ Test(conf, full_file_sets_every_key)
     cr_assert(r->election_ticks == 40 && r->heartbeat_ticks == 20 && r->tick_us == 500);
     cr_assert(r->snapshot_entries == 0 && r->pipeline_window == 8 && r->pipeline_bytes == 4096);
     cr_assert(r->snapshot_log_bytes == 1048576 && r->snapshot_mode == CONF_SNAPSHOT_INLINE);
+    cr_assert_eq(r->peer_mtu, 9000);
     cr_assert_eq(c.clients.auth, CONF_AUTH_MAC);
     cr_assert_eq(c.clients.sessions_max, 77);
     cr_assert_eq(c.clients.keys_n, 2);
@@ -460,6 +462,8 @@ BAD(missing_file, "does-not-exist.ini", ": cannot open: No such file or director
 BAD(empty_file, "empty.ini", ": no [cluster] section (required)")
 BAD(rx_burst_zero, "bad-rx-burst.ini",
     ": [replica] rx_burst: expected an integer in 1..512, got \"0\"")
+BAD(peer_mtu_below_standard, "bad-peer-mtu.ini",
+    ": [replica] peer_mtu: expected an integer in 1500..9000, got \"1400\"")
 BAD(unknown_key_suggests, "unknown-key.ini",
     ": [replica] rx_brust: unknown key (did you mean rx_burst?)")
 BAD(unknown_key, "unknown-key-far.ini", ": [cluster] colour: unknown key")

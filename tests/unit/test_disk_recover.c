@@ -429,3 +429,21 @@ Test(disk_recover, logtool_checks_and_names_damage)
     cr_assert_eq(run_logtool("check", out, sizeof(out)), 1, "%s", out);
     cr_assert_not_null(strstr(out, "DAMAGED: log-00000000000000000001.seg: offset"), "%s", out);
 }
+
+/* disk_log_writing tells the sequencer whether a write is in flight (group commit). */
+Test(disk_recover, writing_is_true_only_while_a_write_is_in_flight)
+{
+    struct disk_log *log = open_ok();
+    cr_assert_not(disk_log_writing(log), "nothing staged, nothing written");
+    uint8_t buf[64];
+    struct msg_entry e;
+    dt_entry(&e, buf, 1, 1, sizeof(buf));
+    cr_assert_eq(disk_log_append(log, &e, 1), 0);
+    cr_assert_not(disk_log_writing(log), "staged, not yet submitted");
+    uint64_t durable = 0;
+    cr_assert_geq(disk_log_poll(log, &durable), 0);
+    cr_assert(disk_log_writing(log), "the poll submitted the write; completions come later");
+    cr_assert_eq(dt_wait_log(log, 1), 0);
+    cr_assert_not(disk_log_writing(log), "durable: no write in flight");
+    disk_log_close(log);
+}

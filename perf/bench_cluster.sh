@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Replicated cluster benchmark over veth: three ordo replicas (DPDK on net_af_packet or
+# net_af_xdp, behind a bridge) driven by apps/ordo-load (DPDK, closed loop) at several client
+# concurrencies and sequencer batch limits, with in the same run: the network path alone (one
+# replica, 1-node config, replication off), the raw fdatasync latency of the data directory,
+# and the physical floor (two concurrent 4 KiB write+fdatasync streams on that device plus one
+# veth UDP round trip to a kernel echo). Prints a table with ratios; plots it with gnuplot
+# when installed. Never part of the test pass. Bounded: every load run lasts SECS.
+#
+# Usage (root): perf/bench_cluster.sh [BUILD_DIR]        (default: ./build)
+# Environment:
+#   PMD          af_packet | af_xdp (af_packet)
+#   OUTSTANDING  client concurrencies ("1 8 64 256")
+#   BATCHES      sequencer limits, each COUNT[:BYTES[:TIME_US]] = batch_count_max,
+#                batch_bytes_max, batch_time_us ("1 64 1024:8704")
+#   PEER_MTU     [replica] peer_mtu and the veths' MTU (8100 on af_packet, 3000 on af_xdp;
+#                1500 = standard frames)
+#   SECS (3) per run, VALUE_SIZE (64), KEYS (10000), READ_RATIO (0: writes only)
+#   IDLE         [replica] idle (template's: backoff)
+#   EXTRA        more config overrides "section|key|value;..."
+#   PLOT         output picture (docs/bench_cluster.svg; "" for none)
+#   SKIP_SINGLE=1 skips the single-replica runs (ratios then show "-")
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+VL_BUILD=$(cd "${1:-$HERE/../build}" && pwd)
+export VL_BUILD
+PMD=${PMD:-af_packet}
+OUTSTANDING=${OUTSTANDING:-"1 8 64 256"}
+BATCHES=${BATCHES:-"1 64 1024:8704"}
+SECS=${SECS:-3}
+VALUE_SIZE=${VALUE_SIZE:-64}
+KEYS=${KEYS:-10000}
+READ_RATIO=${READ_RATIO:-0}
+IDLE=${IDLE:-}
+PLOT=${PLOT-$HERE/../docs/bench_cluster.svg}
+case "$PMD" in
+af_xdp) PEER_MTU=${PEER_MTU:-3000} ;;
+*) PEER_MTU=${PEER_MTU:-8100} ;;
+esac
+VL_NS_PREFIX=opf
+LOAD_IP=198.18.0.2
+
+. "$HERE/../tests/integration/vethlib.sh"
+for b in apps/ordo apps/ordo-cli apps/ordo-load perf/udp-echo perf/bench_fsync; do
+    [ -x "$VL_BUILD/$b" ] || { echo "bench_cluster: $VL_BUILD/$b not built" >&2; exit 1; }
+done
+vl_init
+vl_net_up 3
+RES="$VL_TMP/results.txt"
+: >"$RES"
+RUN=0
+
+# Every veth end (client, bridge, replicas) carries PEER_MTU-sized frames.
+set_mtu() {
+    local i nsb
+    nsb=$(vl_ns_bridge)
+    ip -n "$(vl_ns_client)" link set on2-c0 mtu "$PEER_MTU" || vl_die "mtu on2-c0"
+    ip -n "$nsb" link set on2-bc mtu "$PEER_MTU" || vl_die "mtu on2-bc"
+    for ((i = 1; i <= 3; i++)); do
+        ip -n "$nsb" link set "on2-b$i" mtu "$PEER_MTU" || vl_die "mtu on2-b$i"
+        ip -n "$(vl_ns_replica "$i")" link set "$(vl_dev_replica "$i")" mtu "$PEER_MTU" ||
+            vl_die "mtu replica $i"
+    done
+}
+
+# The config override for PEER_MTU (1500, the default, needs none).
+mtu_key() {
+    if [ "$PEER_MTU" = 1500 ]; then
+        echo "replica|ring_size|1024"
+    else
+        echo "replica|peer_mtu|$PEER_MTU"
+    fi
+}
+
+# fix_eal CFG: net_af_packet's ring frames default to 2048 bytes; jumbo frames need larger
+# ones. The kernel wants frames per block x blocks = framecnt exactly and blocksz a multiple
+# of the page size; the PMD wants framesz - 32 <= the mbuf data room (~8978 here): framesz
+# 8192 carries frames up to 8160 bytes, so peer_mtu 8100 on af_packet.
+fix_eal() {
+    [ "$PMD" = af_packet ] && [ "$PEER_MTU" -gt 1500 ] || return 0
+    sed -i 's/\(net_af_packet0,iface=on2-r[0-9],qpairs=1\)/\1,blocksz=16384,framesz=8192,framecnt=512/' \
+        "$1" || vl_die "cannot edit $1"
+}
+
+# load_run SERVER_INDEX OUTSTANDING JSON: one closed-loop ordo-load run of SECS seconds.
+load_run() {
+    local i=$1 n=$2 json=$3 vdev
+    case "$PMD" in
+    af_xdp) vdev="net_af_xdp0,iface=on2-c0,start_queue=0,queue_count=1,busy_budget=0" ;;
+    *) vdev="net_af_packet0,iface=on2-c0,qpairs=1" ;;
+    esac
+    RUN=$((RUN + 1))
+    # Fresh client ids per run: the replicas' sessions must not see old request numbers.
+    # shellcheck disable=SC2046 # the EAL memory arguments are several words
+    vl_client timeout $((SECS + 30)) "$VL_BUILD/apps/ordo-load" \
+        --server "$(vl_ip_replica "$i"):$(vl_port_replica "$i")" --ip "$LOAD_IP" --quiet \
+        --client-id $((RUN * 10000)) --outstanding "$n" --duration "$SECS" \
+        --read-ratio "$READ_RATIO" --keys "$KEYS" --value-size "$VALUE_SIZE" \
+        --timeout-ms 1000 --retries 20 --json "$json" -- --no-pci "--vdev=$vdev" \
+        "--file-prefix=${VL_NS_PREFIX}-${VL_TAG}-load" $(vl_eal_mem_args) \
+        --log-level=lib.eal:error -l 0 >"$VL_TMP/load.out" 2>&1 ||
+        vl_die "ordo-load (outstanding $n) failed: $(tail -n 3 "$VL_TMP/load.out")"
+}
+
+# Floor and baselines measured first, before any replica owns a veth.
+measure_floor() {
+    local nsr dev out
+    nsr=$(vl_ns_replica 1)
+    dev=$(vl_dev_replica 1)
+    ip -n "$nsr" addr add "$(vl_ip_replica 1)/24" dev "$dev" || vl_die "address $dev"
+    vl_dev_kernel_side "$nsr" "$dev"
+    vl_spawn echo "$nsr" "$VL_BUILD/perf/udp-echo" --bind "$(vl_ip_replica 1):$(vl_port_replica 1)"
+    vl_wait_log echo 'udp-echo: ready' 10
+    out=$(vl_cli --echo --timeout-ms 1000 --retries 3 load --requests 3000 --outstanding 1 \
+        --value-size "$VALUE_SIZE" --keys "$KEYS" --read-ratio 0) || vl_die "echo: $out"
+    vl_stop echo
+    ip -n "$nsr" addr flush dev "$dev"
+    ip netns exec "$(vl_ns_client)" ip neigh flush all
+    echo "rtt $(vl_kv "$(tail -n 1 <<<"$out")" p50_us)" >>"$RES"
+    measure_fsync
+}
+
+# measure_fsync: one fdatasync stream, then two concurrent ones, on the data directory's
+# device. Repeated before every cluster setup: the report takes the median of each.
+measure_fsync() {
+    local out
+    mkdir -p "$VL_TMP/data-r1"
+    out=$("$VL_BUILD/perf/bench_fsync" --dir "$VL_TMP/data-r1" --streams 1 --secs 1) ||
+        vl_die "bench_fsync: $out"
+    echo "fsync1 $(vl_kv "$out" p50_us) $(vl_kv "$out" ops_s)" >>"$RES"
+    out=$("$VL_BUILD/perf/bench_fsync" --dir "$VL_TMP/data-r1" --streams 2 --secs 1) ||
+        vl_die "bench_fsync: $out"
+    echo "fsync2 $(vl_kv "$out" p50_us) $(vl_kv "$out" ops_s)" >>"$RES"
+}
+
+# record KIND BATCH OUTSTANDING JSON [cmds_per_batch]
+record() {
+    python3 - "$@" >>"$RES" <<'PY'
+import json, sys
+kind, batch, n, path = sys.argv[1:5]
+d = json.load(open(path))
+per = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else '-'
+print(kind, batch, n, d['throughput'], d['p50_us'], d['p99_us'], d['errors'], per)
+PY
+}
+
+run_single() {
+    local n
+    VL_CONF_EXTRA="$(mtu_key)${IDLE:+;replica|idle|$IDLE}${EXTRA:+;$EXTRA}"
+    VL_CLUSTER_CONFIG=$(vl_write_config 1 "$PMD")
+    fix_eal "$VL_CLUSTER_CONFIG"
+    vl_start_ordo 1 "$PMD"
+    VL_CLUSTER_CONFIG=
+    for n in $OUTSTANDING; do
+        load_run 1 "$n" "$VL_TMP/run.json"
+        record single - "$n" "$VL_TMP/run.json"
+    done
+    vl_stop ordo-r1
+}
+
+# batch_stats I: "batches batch_cmds" of replica I from /ordo/raft.
+batch_stats() {
+    local st
+    st=$(vl_raft "$1")
+    echo "$(sed -n 's/^batches=//p' <<<"$st") $(sed -n 's/^batch_cmds=//p' <<<"$st")"
+}
+
+run_cluster() {
+    local spec=$1 count bytes time_us i n L b0 c0 b1 c1 per
+    IFS=: read -r count bytes time_us <<<"$spec"
+    local ov="$VL_CLUSTER_TIMING;replica|batch_count_max|$count;$(mtu_key)"
+    [ -n "$bytes" ] && ov+=";replica|batch_bytes_max|$bytes"
+    [ -n "$time_us" ] && ov+=";replica|batch_time_us|$time_us"
+    [ -n "$IDLE" ] && ov+=";replica|idle|$IDLE"
+    [ -n "${EXTRA:-}" ] && ov+=";$EXTRA"
+    VL_CONF_EXTRA=$ov
+    VL_PMD=$PMD
+    VL_CLUSTER_CONFIG=$(vl_write_cluster_config "$PMD")
+    fix_eal "$VL_CLUSTER_CONFIG"
+    export VL_CLUSTER_CONFIG
+    for ((i = 1; i <= 3; i++)); do
+        rm -rf "$VL_TMP/data-r$i" && mkdir -p "$VL_TMP/data-r$i"
+        vl_replica_spawn "$i"
+    done
+    for ((i = 1; i <= 3; i++)); do
+        vl_wait_log "ordo-r$i" "$VL_READY_PATTERN" "$VL_READY_TIMEOUT_S"
+    done
+    L=$(vl_wait_leader 30)
+    for n in $OUTSTANDING; do
+        read -r b0 c0 <<<"$(batch_stats "$L")"
+        load_run "$L" "$n" "$VL_TMP/run.json"
+        read -r b1 c1 <<<"$(batch_stats "$L")"
+        per=$(python3 -c 'import sys; b=int(sys.argv[2] or 0)-int(sys.argv[1] or 0);
+c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 else "-")' \
+            "${b0:-0}" "${b1:-0}" "${c0:-0}" "${c1:-0}")
+        record cluster "$spec" "$n" "$VL_TMP/run.json" "$per"
+        echo "bench_cluster: batch=$spec outstanding=$n $(tail -n 1 "$RES")" >&2
+    done
+    for ((i = 1; i <= 3; i++)); do
+        vl_replica_stop "$i"
+    done
+}
+
+echo "bench_cluster: pmd=$PMD peer_mtu=$PEER_MTU outstanding='$OUTSTANDING'" \
+    "batches='$BATCHES' secs=$SECS value_size=$VALUE_SIZE read_ratio=$READ_RATIO" \
+    "idle=${IDLE:-template} eal_mem='$(vl_eal_mem_args)' host=$(nproc)cpu $(uname -r)" \
+    "loadavg=$(cut -d' ' -f1 /proc/loadavg) commit=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo ?)"
+set_mtu
+measure_floor
+[ "${SKIP_SINGLE:-0}" = 1 ] || run_single
+for spec in $BATCHES; do
+    measure_fsync
+    run_cluster "$spec"
+done
+python3 "$HERE/bench_cluster_report.py" "$RES" "$VL_TMP/plot.dat"
+if [ -n "$PLOT" ]; then
+    if command -v gnuplot >/dev/null; then
+        gnuplot -e "datafile='$VL_TMP/plot.dat'; outfile='$PLOT'" "$HERE/bench_cluster.gp" &&
+            echo "bench_cluster: plot written to $PLOT"
+    else
+        echo "bench_cluster: gnuplot not installed (apt-get install gnuplot-nox): no plot"
+    fi
+fi

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Overload must never cost the leader its term: three replicas, ordo-load with 256 requests
+# outstanding (closed loop, PUTs of 64-byte values) against the leader for a few seconds, with
+# the benchmark's election timing (10 ms ticks, heartbeat 50 ms, election timeout >= 1 s).
+# Passes when no replica's term moved, the leader stayed the same, no replica won an election
+# during the run (telemetry /ordo/raft), and the load saw no error and no abandoned request.
+# Usage: cluster_overload.sh BUILD_DIR PMD   (root; exits 77 without namespaces)
+set -euo pipefail
+VL_BUILD=$(cd "$1" && pwd)
+PMD=$2
+VL_NS_PREFIX=oqo
+VL_CLUSTER_TIMING="replica|tick_us|10000;replica|heartbeat_ticks|5;replica|election_ticks|100"
+. "$(dirname "$0")/vethlib.sh"
+T="cluster_overload[$PMD]"
+fail() {
+    echo "$T: FAIL: $*" >&2
+    vl_states >&2
+    exit 1
+}
+OUTSTANDING=${OUTSTANDING:-256}
+DURATION=${DURATION:-3}
+
+vl_init
+vl_cluster_up 3 "$PMD"
+L=$(vl_wait_leader 30)
+# raft_snapshot I: "term elections_won leader" of replica I (telemetry), or dies.
+raft_snapshot() {
+    local out
+    out=$(vl_raft "$1")
+    [ -n "$out" ] || fail "replica $1 answered no /ordo/raft"
+    echo "$(sed -n 's/^term=//p' <<<"$out") $(sed -n 's/^elections_won=//p' <<<"$out")" \
+        "$(sed -n 's/^leader=//p' <<<"$out")"
+}
+declare -A before
+for i in 1 2 3; do
+    before[$i]=$(raft_snapshot "$i")
+done
+echo "$T: replica $L leads; before: r1 ${before[1]} | r2 ${before[2]} | r3 ${before[3]}"
+
+case "$PMD" in
+af_xdp) vdev="net_af_xdp0,iface=on2-c0,start_queue=0,queue_count=1,busy_budget=0" ;;
+*) vdev="net_af_packet0,iface=on2-c0,qpairs=1" ;;
+esac
+rc=0
+# shellcheck disable=SC2046 # the EAL memory arguments are several words
+OUT=$(vl_client timeout $((DURATION + 40)) "$VL_BUILD/apps/ordo-load" \
+    --server "$(vl_ip_replica "$L"):$(vl_port_replica "$L")" --ip 198.18.0.2 --quiet \
+    --outstanding "$OUTSTANDING" --duration "$DURATION" --read-ratio 0 --keys 10000 \
+    --key-size 16 --value-size 64 --timeout-ms 1000 --json "$VL_TMP/load.json" -- --no-pci \
+    "--vdev=$vdev" "--file-prefix=${VL_NS_PREFIX}-${VL_TAG}-load" $(vl_eal_mem_args) \
+    --log-level=lib.eal:error -l 0 2>&1) || rc=$?
+[ "$rc" -eq 0 ] || fail "ordo-load exited $rc: $OUT"
+SUMMARY=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(d["throughput"], d["ok"], d["errors"], d["timeouts"], d["retries"], d["redirects"],
+      d["p50_us"], d["p99_us"])' "$VL_TMP/load.json") || fail "no JSON summary: $OUT"
+read -r tput ok errors timeouts retries redirects p50 p99 <<<"$SUMMARY"
+echo "$T: $OUTSTANDING outstanding for ${DURATION}s: $tput req/s, ok=$ok errors=$errors" \
+    "timeouts=$timeouts retries=$retries redirects=$redirects p50=${p50}us p99=${p99}us"
+
+for i in 1 2 3; do
+    after=$(raft_snapshot "$i")
+    [ "$after" = "${before[$i]}" ] ||
+        fail "replica $i: term/elections_won/leader moved from '${before[$i]}' to '$after'"
+done
+[ "$errors" -eq 0 ] && [ "$timeouts" -eq 0 ] || fail "errors=$errors timeouts=$timeouts"
+[ "$redirects" -eq 0 ] || fail "$redirects redirects: leadership moved during the run"
+[ "$ok" -gt 0 ] || fail "no request answered"
+echo "$T: PASS (terms, leader and elections unchanged on every replica)"
