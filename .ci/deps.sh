@@ -10,7 +10,7 @@ pkgs=(
     gcc clang clang-format libclang-rt-14-dev pkg-config meson ninja-build python3 git ca-certificates
     dpdk dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev libcriterion-dev
     libsodium-dev libpcap-dev libxdp-dev libbpf-dev
-    iproute2 iputils-ping ethtool nftables tcpdump tcpreplay procps util-linux kmod lua5.3
+    iproute2 iputils-ping ethtool nftables tcpdump tcpreplay procps util-linux kmod lua5.3 gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -266,14 +266,15 @@ static int load_prepare_register(struct load *l, uint32_t i)
     return 0;
 }
 
-/* The reply to slot i's registration. BUSY waits for the retry; any other refusal ends the
- * load (a keyed floor below the saved number, say): every request needs a session. */
+/* The reply to slot i's registration. BUSY (or an election) waits for the retry; any other
+ * refusal ends the load (a keyed floor below the saved number, say): every request needs a
+ * session. */
 static void load_on_registered(struct load *l, uint32_t i, const struct msg_client_reply *r)
 {
     struct load_slot *s = &l->slots[i];
     uint64_t id = 0;
 
-    if (r->status == MSG_STATUS_BUSY) {
+    if (r->status == MSG_STATUS_BUSY || r->status == MSG_STATUS_NO_QUORUM) {
         return;
     }
     if (cli_registered_id(r, &id) != 0) {

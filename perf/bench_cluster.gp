@@ -6,6 +6,7 @@ if (outfile[strlen(outfile)-3:] eq '.png') {
     set terminal svg size 1100,450 dynamic font 'sans,11'
 }
 set output outfile
+set termoption noenhanced
 stats datafile using 1 nooutput
 nblocks = STATS_blocks
 set multiplot layout 1,2 title 'Ordo, 3 replicas on veth (perf/bench_cluster.sh)'

@@ -303,17 +303,18 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     (void)rte_tel_data_add_dict_string(d, "role", rt_repl_role_name((uint8_t)role));
     (void)rte_tel_data_add_dict_u64(d, "id", rp->rt->self->id);
     (void)rte_tel_data_add_dict_u64(d, "leader", __atomic_load_n(&v->leader, __ATOMIC_RELAXED));
-    const char *const names[] = {
-        "term",       "commit",          "applied",       "durable",         "snapshot_index",
-        "last_index", "batches",         "batch_cmds",    "batch_bytes",     "batch_cmds_max",
-        "redirects",  "reads",           "elections_won", "snapshots_taken", "snapshots_installed",
-        "audits_ok",  "audit_mismatches"};
-    const uint64_t *vals[] = {&v->term,           &v->commit,          &v->applied,
-                              &v->durable,        &v->snapshot_index,  &v->last_index,
-                              &v->batches,        &v->batch_cmds,      &v->batch_bytes,
-                              &v->batch_cmds_max, &v->redirects,       &v->reads,
-                              &v->elections_won,  &v->snapshots_taken, &v->snapshots_installed,
-                              &v->audits_ok,      &v->audit_mismatches};
+    const char *const names[] = {"term",           "commit",           "applied",
+                                 "durable",        "snapshot_index",   "last_index",
+                                 "batches",        "batch_cmds",       "batch_bytes",
+                                 "batch_cmds_max", "redirects",        "reads",
+                                 "elections_won",  "snapshots_taken",  "snapshots_installed",
+                                 "audits_ok",      "audit_mismatches", "probes_dropped"};
+    const uint64_t *vals[] = {&v->term,           &v->commit,           &v->applied,
+                              &v->durable,        &v->snapshot_index,   &v->last_index,
+                              &v->batches,        &v->batch_cmds,       &v->batch_bytes,
+                              &v->batch_cmds_max, &v->redirects,        &v->reads,
+                              &v->elections_won,  &v->snapshots_taken,  &v->snapshots_installed,
+                              &v->audits_ok,      &v->audit_mismatches, &rp->probes_dropped};
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
     }
@@ -439,6 +440,9 @@ void rt_repl_fini(struct rt *rt)
     rt_snap_fini(rp);
     for (uint32_t i = 0; i < rp->reads_n; i++) {
         rte_pktmbuf_free(rp->reads[(rp->reads_head + i) % RT_READS_MAX].m);
+    }
+    for (uint32_t i = 0; i < rp->probes_n; i++) {
+        rte_pktmbuf_free(rp->probes[(rp->probes_head + i) % RT_PROBES_MAX].m);
     }
     raft_destroy(rp->raft);
     disk_log_close(rp->log);

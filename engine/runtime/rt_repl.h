@@ -59,6 +59,14 @@ struct rt_audit {
     uint64_t mismatches;     /* peer digests that differed */
 };
 
+/* A pktgen probe riding the log (docs/pktgen.md): its no-op command is in the batch proposed
+ * at `index` (0: the batch is still open); the frame goes back once that index is applied. */
+#define RT_PROBES_MAX 1024u
+struct rt_probe {
+    struct rte_mbuf *m;
+    uint64_t index;
+};
+
 struct rt_read {
     uint64_t id;
     uint64_t index; /* ready at this applied index */
@@ -121,6 +129,11 @@ struct rt_repl {
     uint32_t reads_head;
     uint32_t reads_n;
     struct rt_read reads[RT_READS_MAX];
+    /* Probes waiting for their entry, oldest first (indexes never decrease along the FIFO). */
+    uint32_t probes_head;
+    uint32_t probes_n;
+    uint64_t probes_dropped; /* refused: not the leader, FIFO full, proposal refused */
+    struct rt_probe probes[RT_PROBES_MAX];
     struct msg_entry rx_entries[MSG_ENTRIES_MAX];
     struct rt_audit audit;
     struct rt_repl_view view;

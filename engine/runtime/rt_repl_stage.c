@@ -16,6 +16,7 @@
 #include "engine/runtime/rt_snap.h"
 
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up);
+static void rt_repl_probes_flush(struct rt_repl *rp);
 
 static inline struct rt_meta *rt_repl_meta(struct rte_mbuf *m)
 {
@@ -203,7 +204,7 @@ static int rt_repl_apply_batch(struct rt_repl *rp, const struct msg_entry *e, bo
             return rc; /* a local failure: the other replicas applied it (fail-stop) */
         }
         rc = 0;
-        if (leader) {
+        if (leader && c.dst_port != 0) { /* port 0: a probe's no-op, answered apart */
             rt_repl_reply(rp, &c, &reply, out, &n);
         }
         if (n == ORDO_ARRAY_LEN(out)) {
@@ -339,6 +340,9 @@ static void rt_repl_role(struct rt_repl *rp, const struct raft_update *up)
     RTE_LOG(NOTICE, USER1, "ordo: node %u: role %s -> %s, term %" PRIu64 ", leader %u\n",
             rp->rt->self->id, rt_repl_role_name(rp->role), rt_repl_role_name(up->role), up->term,
             up->leader_id);
+    if (rp->role == RAFT_LEADER && up->role != RAFT_LEADER) {
+        rt_repl_probes_flush(rp);
+    }
     rp->role = up->role;
     rp->leader = up->leader_id;
 }
@@ -422,6 +426,9 @@ static void rt_repl_refuse(struct rt_repl *rp)
         return;
     }
     while (rt_batch_next(&it, &c) == 1) {
+        if (c.dst_port == 0) {
+            continue; /* a probe's no-op: the probe is dropped (rt_repl_probes_assign) */
+        }
         struct msg_client_reply reply = {.client_id = c.req.client_id,
                                          .request_no = c.req.request_no,
                                          .status = MSG_STATUS_BUSY};
@@ -433,6 +440,74 @@ static void rt_repl_refuse(struct rt_repl *rp)
         net_stats_inc(NET_CTR_RING_FULL);
     }
     (void)rt_enqueue(rp->rt->tx_ring, out, n);
+}
+
+static void rt_repl_probe_drop(struct rt_repl *rp, struct rte_mbuf *m)
+{
+    rte_pktmbuf_free(m);
+    rp->probes_dropped++;
+}
+
+/* The open batch was just proposed (accepted: its entry is the last in the log) or refused:
+ * the probes parked for it (index 0, at the tail of the FIFO) get its index or are dropped. */
+static void rt_repl_probes_assign(struct rt_repl *rp, bool accepted)
+{
+    uint64_t index = raft_last_index(rp->raft);
+    while (rp->probes_n != 0) {
+        uint32_t i = (rp->probes_head + rp->probes_n - 1) % RT_PROBES_MAX;
+        struct rt_probe *p = &rp->probes[i];
+        if (p->index != 0) {
+            return; /* older probes belong to earlier batches */
+        }
+        if (accepted) {
+            /* Walk back over every unassigned probe: all of them ride this batch. */
+            for (uint32_t k = 0; k < rp->probes_n; k++) {
+                struct rt_probe *q = &rp->probes[(i + RT_PROBES_MAX - k) % RT_PROBES_MAX];
+                if (q->index != 0) {
+                    break;
+                }
+                q->index = index;
+            }
+            return;
+        }
+        rt_repl_probe_drop(rp, p->m);
+        p->m = NULL;
+        rp->probes_n--;
+    }
+}
+
+/* Drops every parked probe (leadership lost: their entries may never commit here). */
+static void rt_repl_probes_flush(struct rt_repl *rp)
+{
+    while (rp->probes_n != 0) {
+        struct rt_probe *p = &rp->probes[rp->probes_head];
+        rt_repl_probe_drop(rp, p->m);
+        p->m = NULL;
+        rp->probes_head = (rp->probes_head + 1) % RT_PROBES_MAX;
+        rp->probes_n--;
+    }
+}
+
+/* Answers, in order, the probes whose entry is applied: the frame itself with addresses
+ * swapped, the 16 probe bytes untouched (the same answer as the single-replica runtime). */
+static void rt_repl_serve_probes(struct rt_repl *rp)
+{
+    while (rp->probes_n != 0) {
+        struct rt_probe *p = &rp->probes[rp->probes_head];
+        if (p->index == 0 || p->index > rp->applied) {
+            return;
+        }
+        struct rte_mbuf *m = p->m;
+        p->m = NULL;
+        rp->probes_head = (rp->probes_head + 1) % RT_PROBES_MAX;
+        rp->probes_n--;
+        m->ol_flags = 0;
+        if (frame_swap_reply(rte_pktmbuf_mtod(m, uint8_t *), m->data_len) != 0) {
+            rt_repl_probe_drop(rp, m);
+            continue;
+        }
+        net_stats_add(NET_CTR_REPLIES, rt_enqueue(rp->rt->tx_ring, &m, 1));
+    }
 }
 
 static void rt_repl_propose(struct rt_repl *rp)
@@ -454,6 +529,7 @@ static void rt_repl_propose(struct rt_repl *rp)
     } else {
         rt_repl_refuse(rp);
     }
+    rt_repl_probes_assign(rp, rc == 0);
     rp->batch_open_tsc = 0;
 }
 
@@ -540,17 +616,44 @@ static bool rt_repl_by_read_index(struct rt_repl *rp, const struct msg_client_re
     return sess_bypass(req->flags) || sess_known(rt->sess, req->client_id);
 }
 
+/* A probe is a no-op command in the open batch, answered once its entry is applied: its
+ * round trip is the commit latency of a write. Only the leader takes probes; a follower or a
+ * server outside the configuration drops them (pktgen cannot follow a redirect), counted in
+ * probes_dropped. */
+static void rt_repl_probe(struct rt_repl *rp, struct rte_mbuf *m)
+{
+    struct rt_batch_cmd c;
+    memset(&c, 0, sizeof(c)); /* dst_port 0: no client reply for this command */
+    c.req.flags = MSG_REQ_NO_SESSION;
+    c.req.op = MSG_OP_NOOP;
+    if (!rt_member_serves(rp) || rp->role != RAFT_LEADER || rp->probes_n == RT_PROBES_MAX) {
+        rt_repl_probe_drop(rp, m);
+        return;
+    }
+    bool added =
+        rp->batch_open_tsc != 0 && rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0;
+    if (!added) {
+        if (rp->batch_open_tsc != 0) {
+            rt_repl_propose(rp); /* full: the earlier probes ride it, this one the next */
+        }
+        rp->batch_len = rt_batch_init(rp->batch);
+        rp->batch_open_tsc = rte_rdtsc();
+        ORDO_ASSERT(rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0);
+    }
+    struct rt_probe *p = &rp->probes[(rp->probes_head + rp->probes_n) % RT_PROBES_MAX];
+    p->m = m;
+    p->index = 0;
+    rp->probes_n++;
+    if (rt_batch_count(rp->batch, rp->batch_len) >= rp->batch_count_max) {
+        rt_repl_propose(rp);
+    }
+}
+
 static void rt_repl_request(struct rt_repl *rp, struct rte_mbuf *m)
 {
     struct rt_meta *meta = rt_repl_meta(m);
     if (meta->kind == RT_META_PROBE) {
-        /* Probes measure the network path: answered at once, not replicated. */
-        if (frame_swap_reply(rte_pktmbuf_mtod(m, uint8_t *), m->data_len) == 0) {
-            m->ol_flags = 0;
-            (void)rt_enqueue(rp->rt->tx_ring, &m, 1);
-        } else {
-            rte_pktmbuf_free(m);
-        }
+        rt_repl_probe(rp, m);
         return;
     }
     if (!rt_member_serves(rp)) {
@@ -632,6 +735,7 @@ uint32_t rt_repl_stage(struct rt *rt)
     rt_repl_admin(rp);
     rt_member_round(rp);
     rt_repl_serve_reads(rp);
+    rt_repl_serve_probes(rp);
     rt_audit_round(rp);
     rt_repl_view(rp);
     return work;

@@ -177,6 +177,27 @@ static void replica_redirect(struct world *w, struct world_replica *rep, uint32_
     replica_send(w, rep, addr, &m);
 }
 
+/* WORLD_MUT_FIRST_OPENS: the rule registration replaced, where request 1 of a client the
+ * table does not know is applied and opens a session, so a delayed retry of an applied
+ * request 1 whose session was evicted is applied again. Returns 1 if it applied req. */
+static int replica_first_opens(struct world_replica *rep, uint64_t index,
+                               const struct msg_client_request *req, uint8_t *out, uint32_t cap,
+                               struct msg_client_reply *reply)
+{
+    uint32_t len = 0;
+    if (sess_is_register(req->flags) || sess_bypass(req->flags) || req->request_no != 1 ||
+        sess_known(rep->sess, req->client_id)) {
+        return 0;
+    }
+    int st = sm_apply(rep->sm, req->op, req->args, req->args_len, out, cap, &len);
+    if (st < 0) {
+        return 0;
+    }
+    (void)sess_record(rep->sess, req->client_id, 1, index, (uint8_t)st, out, len);
+    *reply = (struct msg_client_reply){req->client_id, 1, (uint8_t)st, len, out};
+    return 1;
+}
+
 /* Applies one client command of a committed batch through the session table. */
 static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64_t index,
                               const uint8_t *p, uint32_t args_len)
@@ -198,7 +219,13 @@ static void replica_apply_cmd(struct world *w, struct world_replica *rep, uint64
                          sess_lookup(rep->sess, req.client_id, req.request_no, NULL) == SESS_NEW);
     static uint8_t out[SM_KV_VALUE_MAX + 64];
     struct msg_client_reply reply;
-    int rc = sess_execute(rep->sess, rep->sm, index, &req, out, sizeof(out), &reply);
+    int rc = 0;
+    if ((w->p.mutation & WORLD_MUT_FIRST_OPENS) &&
+        replica_first_opens(rep, index, &req, out, sizeof(out), &reply)) {
+        fresh = 1;
+    } else {
+        rc = sess_execute(rep->sess, rep->sm, index, &req, out, sizeof(out), &reply);
+    }
     if (rc < 0) {
         world_fail(w, "replica %u: sess_execute at %lu: %s", rep->id, (unsigned long)index,
                    ordo_strerror(rc));

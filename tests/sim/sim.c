@@ -902,6 +902,7 @@ static const struct {
     {"no_truncate", RAFT_MUT_NO_TRUNCATE},
     {"sim_stale_reads", WORLD_MUT_STALE_READS},
     {"sim_no_sessions", WORLD_MUT_NO_SESSIONS},
+    {"sim_first_opens", WORLD_MUT_FIRST_OPENS},
 };
 
 static const char *sim_mutation_name(void)
@@ -1082,7 +1083,9 @@ static void sim_usage(void)
             "  --soak          run seeds until stopped (or the first failure)\n"
             "  --mutate NAME   break the core on purpose: commit_old_term, ack_before_persist,\n"
             "                  vote_twice, leader_no_persist, vote_any_log, no_truncate;\n"
-            "                  or the simulated replica: sim_stale_reads, sim_no_sessions\n"
+            "                  or the simulated replica: sim_stale_reads, sim_no_sessions,\n"
+            "                  sim_first_opens (request 1 of an unknown client opens a\n"
+            "                  session: the rule before registration; use --sessions 2)\n"
             "  --expect-catch  succeed only if some seed fails (tests of the checkers)\n"
             "  --sessions N    session table size: 1 = now and then fewer than clients\n"
             "                  (exercises eviction and expiry), N > 1 = always N\n"

@@ -26,6 +26,7 @@
  * client-side checkers see what they must: above the core's RAFT_MUT_* bits. */
 #define WORLD_MUT_STALE_READS 0x10000u /* any replica serves reads from its local state */
 #define WORLD_MUT_NO_SESSIONS 0x20000u /* commands bypass the session table */
+#define WORLD_MUT_FIRST_OPENS 0x40000u /* the old rule: request 1 of an unknown client opens */
 #define WORLD_MUT_CORE_MASK 0xffffu
 
 /* One entry as written to the simulated disk (owned copy) with its log-matching chain. */

@@ -443,3 +443,73 @@ Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
     cr_assert_geq(g_rt[f].repl->applied, applied);
     cr_assert_eq(sm_kv_count(g_sm[f]), 2);
 }
+
+/* A pktgen probe from the client to replica `to` (probe port, 16 probe bytes at payload
+ * offset FRAME_PROBE_OFF carrying `seq`). */
+static void send_probe(int to, uint32_t seq)
+{
+    uint8_t payload[30];
+    memset(payload, 0xab, sizeof(payload));
+    uint32_t magic = FRAME_PROBE_MAGIC; /* little-endian host (x86) */
+    uint64_t tsc = 0x1122334455667788ull;
+    memcpy(payload + FRAME_PROBE_OFF, &magic, 4);
+    memcpy(payload + FRAME_PROBE_OFF + 4, &seq, 4);
+    memcpy(payload + FRAME_PROBE_OFF + 8, &tsc, 8);
+    struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt[to].port.pool);
+    cr_assert(mb != NULL);
+    uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
+    struct frame_udp_addr a = {.src_ip = ip4(198, 18, 0, 1),
+                               .dst_ip = g_conf.nodes[to].ipv4,
+                               .src_port = FRAME_PROBE_PORT,
+                               .dst_port = FRAME_PROBE_PORT};
+    memcpy(a.src_mac, g_client_mac, 6);
+    memcpy(a.dst_mac, g_conf.nodes[to].mac, 6);
+    int len = frame_build_udp(buf, rte_pktmbuf_tailroom(mb), &a, payload, sizeof(payload), 0);
+    cr_assert_gt(len, 0);
+    cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
+    cr_assert_eq(rte_ring_enqueue(g_rx[to], mb), 0);
+}
+
+Test(rt_repl, probe_to_leader_returns_once_its_entry_is_applied)
+{
+    g_conf.cluster.probe_port = FRAME_PROBE_PORT; /* read per frame by the RX stage */
+    int l = wait_leader();
+    struct rt_repl *rp = g_rt[l].repl;
+    uint64_t batches = rp->view.batches;
+    uint64_t applied = rp->applied;
+    send_probe(l, 42);
+    struct rte_mbuf *mb = NULL;
+    uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (mb == NULL && rte_get_tsc_cycles() < deadline) {
+        pump_once();
+        (void)rte_ring_dequeue(g_client, (void **)&mb);
+    }
+    cr_assert(mb != NULL, "the probe did not come back within 5 s");
+    /* It went through the sequencer and the log: a batch was proposed and applied. */
+    cr_assert_gt(rp->view.batches, batches);
+    cr_assert_gt(rp->applied, applied);
+    struct frame_info fi;
+    cr_assert_eq(frame_parse(rte_pktmbuf_mtod(mb, const uint8_t *), mb->data_len, 0, &fi),
+                 FRAME_KIND_UDP);
+    cr_assert_eq(fi.dst_ip, ip4(198, 18, 0, 1));
+    cr_assert_eq(fi.src_ip, g_conf.nodes[l].ipv4);
+    cr_assert_eq(memcmp(fi.dst_mac, g_client_mac, 6), 0);
+    uint32_t seq;
+    memcpy(&seq, fi.payload + FRAME_PROBE_OFF + 4, 4);
+    cr_assert_eq(seq, 42u);
+    cr_assert_eq(rp->probes_n, 0u);
+    rte_pktmbuf_free(mb);
+}
+
+Test(rt_repl, probe_to_follower_is_dropped_and_counted)
+{
+    g_conf.cluster.probe_port = FRAME_PROBE_PORT;
+    int l = wait_leader();
+    int f = (l + 1) % T_N;
+    send_probe(f, 7);
+    for (int i = 0; i < 200; i++) {
+        pump_once();
+    }
+    cr_assert_eq(g_rt[f].repl->probes_dropped, 1u);
+    cr_assert_eq(rte_ring_count(g_client), 0u, "a follower answered a probe");
+}
