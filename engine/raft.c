@@ -1927,22 +1927,27 @@ static uint64_t raft_compact_point(const struct raft *r, uint64_t index)
 
 /* Compaction (5.1): the caller snapshotted its state at index; keep snapshot_trailing
  * entries behind it for followers that are only a little behind. */
-static int raft_snapshot_taken(struct raft *r, uint64_t index, const uint8_t *data, uint64_t len)
+static int raft_snapshot_taken(struct raft *r, uint64_t index, const uint8_t *data, uint64_t len,
+                               uint8_t take)
 {
+    /* With take, the core owns data from here on: every early return frees it. */
+    uint8_t *owned = take ? (uint8_t *)(uintptr_t)data : NULL;
     if (index > r->commit_index || (len > 0 && data == NULL)) {
+        mem_free(owned);
         return -EINVAL;
     }
     if (index <= r->snap_index || index < r->log_base) {
+        mem_free(owned);
         return 0; /* older than the one we hold */
     }
     struct msg_config c;
     int rc = raft_conf_at(r, index, &c);
     ORDO_ASSERT(rc == 0);
-    uint8_t *copy = mem_alloc(len);
+    uint8_t *copy = owned != NULL ? owned : mem_alloc(len);
     if (copy == NULL) {
         return -ENOMEM;
     }
-    if (len > 0) {
+    if (owned == NULL && len > 0) {
         memcpy(copy, data, len);
     }
     mem_free(r->snap_data);
@@ -2127,7 +2132,7 @@ int raft_step(struct raft *r, const struct raft_event *ev, struct raft_update *u
         break;
     case RAFT_EV_SNAPSHOT_TAKEN:
         rc = raft_snapshot_taken(r, ev->u.snapshot_taken.index, ev->u.snapshot_taken.data,
-                                 ev->u.snapshot_taken.len);
+                                 ev->u.snapshot_taken.len, ev->u.snapshot_taken.take);
         break;
     case RAFT_EV_PROPOSE:
         rc = raft_propose(r, ev->u.propose.data, ev->u.propose.len);

@@ -134,6 +134,10 @@ struct raft_event {
                              * Take term and config from raft_snapshot_meta() */
             const uint8_t *data;
             uint64_t len; /* the core copies the bytes to send InstallSnapshot */
+            /* Nonzero: data was allocated with mem_alloc and the core takes it over instead
+             * of copying it (a large snapshot costs no copy on the apply lcore); the core
+             * frees it in every case, also when it returns an error or ignores the event. */
+            uint8_t take;
         } snapshot_taken;
         struct {
             const uint8_t *data; /* opaque batch bytes (copied into the log's arena) */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,7 @@ struct disk_log {
     int err;          /* fatal error: the log is stopped */
     int fault_kind;
     int fault_err;
+    int fork_excluded; /* disk_log_fork_exclude marked bufs and pos MADV_DONTFORK */
     struct disk_state state;
     struct disk_snap snap;
     struct disk_stats stats;
@@ -650,6 +652,11 @@ int disk_log_snap_save(struct disk_log *log, const struct disk_snap_meta *meta, 
     return disk_snap_save(&log->snap, meta, data);
 }
 
+int disk_log_snap_adopt(struct disk_log *log, const struct disk_snap_meta *meta)
+{
+    return disk_snap_adopt(&log->snap, meta);
+}
+
 int disk_log_snap_latest(struct disk_log *log, struct disk_snap_meta *meta)
 {
     return disk_snap_latest(&log->snap, meta);
@@ -949,10 +956,45 @@ struct disk_log *disk_log_open(const struct disk_config *cfg, int *rc, struct or
     return log;
 }
 
+/* madvise on the whole pages inside [p, p + len): those hold nothing but this object. */
+static int disk_madvise_inner(void *p, size_t len, int advice)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~(page - 1);
+    if (p == NULL || e <= a) {
+        return 0;
+    }
+    return madvise((void *)a, e - a, advice) == 0 ? 0 : -errno;
+}
+
+static int disk_fork_advise(struct disk_log *log, int advice)
+{
+    int rc = disk_madvise_inner(log->bufs[0].data, log->cfg.batch_bytes_max, advice);
+    if (rc == 0) {
+        rc = disk_madvise_inner(log->bufs[1].data, log->cfg.batch_bytes_max, advice);
+    }
+    if (rc == 0) {
+        rc = disk_madvise_inner(log->pos, (size_t)log->cfg.index_cap * sizeof(*log->pos), advice);
+    }
+    return rc;
+}
+
+int disk_log_fork_exclude(struct disk_log *log)
+{
+    int rc = disk_fork_advise(log, MADV_DONTFORK);
+    log->fork_excluded = 1; /* also after a partial failure: close undoes what was done */
+    return rc;
+}
+
 void disk_log_close(struct disk_log *log)
 {
     if (log == NULL) {
         return;
+    }
+    if (log->fork_excluded) {
+        /* The pages go back to the allocator: a later owner must be forked normally. */
+        (void)disk_fork_advise(log, MADV_DOFORK);
     }
     if (log->ring_ready) {
         disk_log_sync(log);

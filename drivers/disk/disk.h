@@ -169,10 +169,23 @@ ORDO_API int disk_log_snap_save(struct disk_log *log, const struct disk_snap_met
                                 const uint8_t *data);
 ORDO_API int disk_log_snap_latest(struct disk_log *log, struct disk_snap_meta *meta);
 ORDO_API int disk_log_snap_read(struct disk_log *log, uint64_t offset, uint8_t *buf, uint32_t len);
+/* adopt: a forked writer (the background snapshot, engine/runtime/rt_snap.c) saved a
+ * snapshot with its copy of this log; this process takes that file, snap-<index>-<term>.snap,
+ * as the newest after checking its header against meta (ORDO_ECORRUPT when it differs). */
+ORDO_API int disk_log_snap_adopt(struct disk_log *log, const struct disk_snap_meta *meta);
+
 ORDO_API int disk_log_snap_recv_begin(struct disk_log *log, const struct disk_snap_meta *meta);
 ORDO_API int disk_log_snap_recv_chunk(struct disk_log *log, uint64_t offset, const uint8_t *chunk,
                                       uint32_t len);
 ORDO_API int disk_log_snap_recv_finish(struct disk_log *log);
+
+/* For a process that forks a snapshot writer (engine/runtime/rt_snap.c): marks the write
+ * buffers (pinned by io_uring: fork() would copy them at once) and the entry index
+ * MADV_DONTFORK, so fork() neither copies nor maps them. A forked child may then only use
+ * the snapshot calls on its copy of the log (disk_log_snap_save), never append, read, poll,
+ * sync, compact, truncate or close it: those pages are absent there. Undone at close.
+ * Returns 0 or -errno from madvise. */
+ORDO_API int disk_log_fork_exclude(struct disk_log *log);
 
 /* The io_uring driver behind the ops table (dev is a struct disk_log *). */
 ORDO_API extern const struct disk_ops disk_log_ops;

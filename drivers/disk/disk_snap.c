@@ -296,6 +296,43 @@ int disk_snap_save(struct disk_snap *s, const struct disk_snap_meta *m, const ui
     return disk_snap_install(s, fd, tmp, m, disk_record_crc32c(0, data, (size_t)m->len));
 }
 
+/* Takes as the latest a snapshot file another process (the background snapshot writer, a
+ * fork of this one) made durable under its final name: checks the header against m, then
+ * keeps the file open for reads. The data CRC is not scanned here (the writer computed it
+ * from the same bytes; disk_snap_open checks it at the next start). */
+int disk_snap_adopt(struct disk_snap *s, const struct disk_snap_meta *m)
+{
+    char name[DISK_SNAP_NAME_LEN];
+    disk_snap_name(name, m->last_index, m->last_term);
+    int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    uint8_t hdr[DISK_SNAP_HDR_LEN] = {0};
+    struct disk_snap_meta got;
+    uint32_t crc = 0;
+    ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+    int rc = n < 0 ? -errno : n != (ssize_t)sizeof(hdr) ? ORDO_ETRUNCATED : 0;
+    if (rc == 0) {
+        rc = disk_snap_decode_hdr(hdr, &got, &crc);
+    }
+    if (rc == 0 &&
+        (got.last_index != m->last_index || got.last_term != m->last_term || got.len != m->len)) {
+        rc = ORDO_ECORRUPT;
+    }
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if (s->fd_latest >= 0) {
+        close(s->fd_latest);
+    }
+    s->fd_latest = fd;
+    s->latest = got;
+    s->have = 1;
+    return 0;
+}
+
 int disk_snap_latest(const struct disk_snap *s, struct disk_snap_meta *m)
 {
     if (!s->have) {

@@ -37,6 +37,10 @@ ORDO_API int disk_snap_open(struct disk_snap *s, int dirfd, uint32_t keep, struc
 ORDO_API void disk_snap_close(struct disk_snap *s);
 ORDO_API int disk_snap_save(struct disk_snap *s, const struct disk_snap_meta *m,
                             const uint8_t *data);
+/* Takes the durable file snap-<m->last_index>-<m->last_term>.snap (written by another
+ * process) as the latest after checking its header against m. Returns 0, -errno,
+ * ORDO_ETRUNCATED, a header decode error or ORDO_ECORRUPT (header differs from m). */
+ORDO_API int disk_snap_adopt(struct disk_snap *s, const struct disk_snap_meta *m);
 ORDO_API int disk_snap_latest(const struct disk_snap *s, struct disk_snap_meta *m);
 ORDO_API int disk_snap_read(struct disk_snap *s, uint64_t off, uint8_t *buf, uint32_t len);
 ORDO_API int disk_snap_recv_begin(struct disk_snap *s, const struct disk_snap_meta *m);

@@ -41,6 +41,7 @@ static_assert((unsigned)CONF_LOG_NOTICE == RTE_LOG_NOTICE, "log levels are DPDK'
 static_assert((unsigned)CONF_LOG_INFO == RTE_LOG_INFO, "log levels are DPDK's");
 static_assert((unsigned)CONF_LOG_DEBUG == RTE_LOG_DEBUG, "log levels are DPDK's");
 static_assert(sizeof(enum conf_idle) == sizeof(int), "enum fields are stored as int");
+static_assert(sizeof(enum conf_snapshot_mode) == sizeof(int), "enum fields are stored as int");
 static_assert(sizeof(enum conf_auth) == sizeof(int), "enum fields are stored as int");
 static_assert(sizeof(enum conf_log_level) == sizeof(int), "enum fields are stored as int");
 
@@ -803,6 +804,12 @@ static const struct conf_name conf_idle_names[] = {
     {NULL, 0},
 };
 
+static const struct conf_name conf_snapshot_mode_names[] = {
+    {"fork", CONF_SNAPSHOT_FORK},
+    {"inline", CONF_SNAPSHOT_INLINE},
+    {NULL, 0},
+};
+
 static const struct conf_name conf_auth_names[] = {
     {"none", CONF_AUTH_NONE},
     {"mac", CONF_AUTH_MAC},
@@ -891,6 +898,11 @@ static const struct conf_key conf_replica_keys[] = {
     {CONF_R(heartbeat_ticks, 1, 500000)},
     {CONF_R(tick_us, 100, 1000000)},
     {CONF_R(snapshot_entries, 0, 1ull << 40)},
+    {CONF_R(snapshot_log_bytes, 0, 1ull << 50)},
+    {.name = "snapshot_mode",
+     .parse = conf_parse_enum,
+     CONF_FIELD(conf_replica, snapshot_mode),
+     .names = conf_snapshot_mode_names},
     {CONF_R(pipeline_window, 1, 4096)},
     {CONF_R(pipeline_bytes, 512, 1ull << 34)},
     {CONF_R(peer_mtu, 1500, 9000)},
@@ -1315,6 +1327,12 @@ static int conf_check_replica(struct conf_ctx *ctx)
                          "expected at least batch_bytes_max = %" PRIu32 ", got %" PRIu64,
                          r->batch_bytes_max, r->pipeline_bytes);
     }
+    /* Below one batch, every entry would start a snapshot. */
+    if (r->snapshot_log_bytes != 0 && r->snapshot_log_bytes < r->batch_bytes_max) {
+        return conf_fail(ctx, "snapshot_log_bytes",
+                         "expected 0 or at least batch_bytes_max = %" PRIu32 ", got %" PRIu64,
+                         r->batch_bytes_max, r->snapshot_log_bytes);
+    }
     return 0;
 }
 
@@ -1465,6 +1483,8 @@ void conf_replica_defaults(struct conf_replica *r)
     r->heartbeat_ticks = 10;
     r->tick_us = 1000;
     r->snapshot_entries = 100000;
+    r->snapshot_log_bytes = 0;
+    r->snapshot_mode = CONF_SNAPSHOT_FORK;
     r->pipeline_window = 64;
     r->pipeline_bytes = 4u << 20;
     r->peer_mtu = 1500;

@@ -31,6 +31,12 @@ enum conf_idle {
     CONF_IDLE_BACKOFF = 2, /* spin, then yield, then short sleeps: shared machines, tests */
 };
 
+/* How a snapshot is taken (docs/replica.md, "Snapshots"). */
+enum conf_snapshot_mode {
+    CONF_SNAPSHOT_FORK = 1,   /* a forked child writes it; the apply lcore pauses for fork() */
+    CONF_SNAPSHOT_INLINE = 2, /* written on the apply lcore: pauses for the whole write */
+};
+
 enum conf_auth {
     CONF_AUTH_NONE = 1,     /* no client MACs; sources limited by allow (if set) */
     CONF_AUTH_MAC = 2,      /* every client request carries a valid MAC */
@@ -100,6 +106,9 @@ struct conf_replica {
     uint32_t pipeline_window;  /* entries in flight per follower, 1..4096 */
     uint64_t pipeline_bytes;   /* bytes in flight per follower, >= batch_bytes_max */
     uint32_t peer_mtu;         /* IP MTU of replica-to-replica frames, 1500..9000 */
+    /* Snapshot policy and method besides snapshot_entries (docs/replica.md, "Snapshots"). */
+    uint64_t snapshot_log_bytes; /* log bytes past the last snapshot that start one; 0 = never */
+    enum conf_snapshot_mode snapshot_mode;
 };
 
 /* One allow entry: addr and mask in network byte order; addr has no host bits. */

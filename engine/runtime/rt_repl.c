@@ -14,6 +14,7 @@
 #include "engine/mem.h"
 #include "engine/ordo_assert.h"
 #include "engine/runtime/rt_batch.h"
+#include "engine/runtime/rt_snap.h"
 #include "engine/sm.h"
 
 #define RT_RECOVER_BUF (1u << 20)
@@ -63,9 +64,9 @@ int rt_repl_load(struct rt_repl *rp, const uint8_t *data, uint64_t len)
     return rc;
 }
 
-/* Snapshot policy: every snapshot_entries applied entries, write sessions + application
- * synchronously (the pause is bounded by the state size: see docs/replica.md), hand the
- * bytes to the core, then compact the log. */
+/* The inline snapshot ([replica] snapshot_mode = inline; the default is the background one in
+ * rt_snap.c): write sessions + application on this lcore (the pause grows with the state
+ * size: see docs/replica.md), hand the bytes to the core, then compact the log. */
 int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up)
 {
     struct sm_mem_sink sink = {0};
@@ -123,7 +124,9 @@ static int rt_repl_raft_config(const struct rt *rt, struct raft_config *c)
     c->window_entries = r->pipeline_window;
     c->window_bytes = r->pipeline_bytes;
     c->snapshot_chunk_bytes = RT_SNAP_CHUNK;
-    c->snapshot_threshold_bytes = UINT64_MAX / 2; /* the runtime's entry-count policy rules */
+    /* The core only flags update.snapshot_wanted; rt_snap_policy decides. */
+    c->snapshot_threshold_bytes =
+        r->snapshot_log_bytes != 0 ? r->snapshot_log_bytes : UINT64_MAX / 2;
     c->snapshot_trailing = 1024;
     c->pre_vote = 1;
     c->check_quorum = 1;
@@ -407,6 +410,11 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
     if (rc != 0) {
         return rc;
     }
+    rc = rt_snap_init(rp);
+    if (rc != 0) {
+        ordo_errmsg_set(e, "snapshot state: out of memory");
+        return rc;
+    }
     rt_repl_tele = rp;
     rt_member_init(rp);
     (void)rte_telemetry_register_cmd("/ordo/raft", rt_repl_tele_cmd,
@@ -429,6 +437,7 @@ void rt_repl_fini(struct rt *rt)
     }
     rt_repl_tele = NULL;
     rt_member_fini();
+    rt_snap_fini(rp);
     for (uint32_t i = 0; i < rp->reads_n; i++) {
         rte_pktmbuf_free(rp->reads[(rp->reads_head + i) % RT_READS_MAX].m);
     }

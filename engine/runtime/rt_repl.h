@@ -38,6 +38,8 @@ static inline uint32_t rt_peer_frame_len(const struct conf *c)
 #define RT_AUDIT_EVERY 256u
 #define RT_AUDIT_KEEP 16u
 
+struct rt_snap;
+
 struct rt_audit_mine {
     uint64_t index;
     uint8_t digest[MSG_DIGEST_LEN];
@@ -141,6 +143,7 @@ struct rt_repl {
     uint64_t admin_transfer;
     uint32_t admin_snapshot;
     struct rt_member member; /* configuration in use, operator changes (rt_member.c) */
+    struct rt_snap *bg;      /* background snapshots (rt_snap.c) */
 };
 
 #define RT_ADMIN_PENDING (1ull << 32)

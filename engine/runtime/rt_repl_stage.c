@@ -13,6 +13,7 @@
 #include "engine/ordo_assert.h"
 #include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_repl.h"
+#include "engine/runtime/rt_snap.h"
 
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up);
 static void rt_repl_probes_flush(struct rt_repl *rp);
@@ -107,6 +108,7 @@ static void rt_repl_send(struct rt_repl *rp, const struct raft_update *up)
 static int rt_repl_install(struct rt_repl *rp, const struct raft_update *up)
 {
     const struct raft_snapshot_install *s = &up->snapshot;
+    rt_snap_cancel(rp); /* a background one in progress is older: stop it */
     int rc = rt_repl_load(rp, s->data, s->len);
     struct disk_snap_meta meta = {.last_index = s->index, .last_term = s->term, .len = s->len};
     meta.config = s->config;
@@ -374,16 +376,7 @@ static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
     }
     rt_audit_received(rp, up);
     rp->next_tick_ms = up->next_timeout_ms;
-    uint64_t every = rp->rt->conf->replica.snapshot_entries;
-    /* The core asks too (snapshot_wanted) once its fixed log is half full: without that
-     * snapshot a full log would refuse every proposal for good. */
-    int wanted = up->snapshot_wanted && rp->applied > rp->snap_index;
-    if ((wanted || (every != 0 && rp->applied >= rp->snap_index + every)) && rp->rt->failed == 0) {
-        struct raft_update up2;
-        if (rt_repl_snapshot(rp, &up2) == 1) {
-            rt_repl_handle(rp, &up2);
-        }
-    }
+    rt_snap_policy(rp, up->snapshot_wanted);
 }
 
 void rt_repl_handle_update(struct rt_repl *rp, struct raft_update *up)
@@ -708,12 +701,8 @@ static void rt_repl_admin(struct rt_repl *rp)
         RTE_LOG(NOTICE, USER1, "ordo: node %u: admin: leadership transfer to %u: %s\n",
                 rp->rt->self->id, ev.u.transfer.target, rc == 0 ? "started" : ordo_strerror(rc));
     }
-    if (__atomic_exchange_n(&rp->admin_snapshot, 0, __ATOMIC_ACQ_REL) != 0 &&
-        rp->applied > rp->snap_index && rp->rt->failed == 0) {
-        struct raft_update up;
-        if (rt_repl_snapshot(rp, &up) == 1) {
-            rt_repl_handle(rp, &up);
-        }
+    if (__atomic_exchange_n(&rp->admin_snapshot, 0, __ATOMIC_ACQ_REL) != 0) {
+        (void)rt_snap_request(rp); /* in the background (snapshot_mode = fork) */
     }
 }
 
@@ -742,6 +731,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         rt_repl_propose(rp);
     }
     work += rt_repl_log(rp);
+    work += rt_snap_poll(rp);
     rt_repl_admin(rp);
     rt_member_round(rp);
     rt_repl_serve_reads(rp);

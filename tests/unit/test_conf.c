@@ -162,6 +162,8 @@ Test(conf, defaults_are_documented_values)
     cr_assert_eq(r.heartbeat_ticks, 10);
     cr_assert_eq(r.tick_us, 1000);
     cr_assert_eq(r.snapshot_entries, 100000);
+    cr_assert_eq(r.snapshot_log_bytes, 0);
+    cr_assert_eq(r.snapshot_mode, CONF_SNAPSHOT_FORK);
     cr_assert_eq(r.pipeline_window, 64);
     cr_assert_eq(r.pipeline_bytes, 4u << 20);
     cr_assert_eq(r.peer_mtu, 1500);
@@ -191,6 +193,7 @@ Test(conf, full_file_sets_every_key)
     cr_assert(r->batch_time_us == 0 && r->idle == CONF_IDLE_BUSY);
     cr_assert(r->election_ticks == 40 && r->heartbeat_ticks == 20 && r->tick_us == 500);
     cr_assert(r->snapshot_entries == 0 && r->pipeline_window == 8 && r->pipeline_bytes == 4096);
+    cr_assert(r->snapshot_log_bytes == 1048576 && r->snapshot_mode == CONF_SNAPSHOT_INLINE);
     cr_assert_eq(r->peer_mtu, 9000);
     cr_assert_eq(c.clients.auth, CONF_AUTH_MAC);
     cr_assert_eq(c.clients.sessions_max, 77);
@@ -523,6 +526,13 @@ BAD(election_vs_heartbeat, "election-ticks.ini",
 BAD(mbufs_too_few, "mbufs-small.ini",
     ": [replica] mbufs: expected at least 2112 (rx_queues x rx_desc + tx_queues x tx_desc + "
     "rx_burst + tx_burst), got 1000")
+BAD(snapshot_log_bytes_below_batch, "snapshot-log-bytes.ini",
+    ": [replica] snapshot_log_bytes: expected 0 or at least batch_bytes_max = 8192, got 4096")
+BAD(snapshot_log_bytes_range, "snapshot-log-bytes-range.ini",
+    ": [replica] snapshot_log_bytes: expected an integer in 0..1125899906842624, got "
+    "\"1125899906842625\"")
+BAD(bad_snapshot_mode, "bad-snapshot-mode.ini",
+    ": [replica] snapshot_mode: expected one of fork, inline, got \"thread\"")
 BAD(pipeline_bytes_below_batch, "pipeline-bytes.ini",
     ": [replica] pipeline_bytes: expected at least batch_bytes_max = 8192, got 1000")
 BAD(value_max_over_frame, "value-max.ini",
