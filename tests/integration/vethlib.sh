@@ -70,6 +70,8 @@ vl_init() {
     vl_require_caps
     VL_TAG=$(printf '%04x' $(((RANDOM << 1 ^ $$) & 0xffff)))
     VL_TMP=$(mktemp -d "/tmp/${VL_NS_PREFIX}-${VL_TAG}.XXXXXX") || vl_die "mktemp failed"
+    echo "$$" >"$VL_TMP/owner"
+    vl_reap_stale
     trap vl_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
@@ -221,14 +223,49 @@ vl_stop() {
     vl_stop_pid "$(vl_pid "$1")"
 }
 
+# vl_stop_all: stops every process this run started, together (SIGTERM, 5 s, SIGKILL).
+vl_stop_all() {
+    local pid i alive
+    for pid in "${VL_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    for ((i = 0; i < 100; i++)); do
+        alive=0
+        for pid in "${VL_PIDS[@]}"; do
+            kill -0 "$pid" 2>/dev/null && alive=1 && break
+        done
+        [ "$alive" -eq 1 ] || break
+        sleep 0.05
+    done
+    for pid in "${VL_PIDS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+}
+
+# vl_reap_stale: deletes namespaces of this prefix left by runs that died before their
+# teardown (killed by a runner's timeout). A run's tag is live while its owner shell is.
+vl_reap_stale() {
+    local ns tag owner
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        case "$ns" in "${VL_NS_PREFIX}"-????-*) ;; *) continue ;; esac
+        tag=${ns#"${VL_NS_PREFIX}"-}
+        tag=${tag%%-*}
+        owner=$(cat /tmp/"${VL_NS_PREFIX}-${tag}".*/owner 2>/dev/null | head -n 1) || owner=
+        if [ -z "$owner" ] || ! kill -0 "$owner" 2>/dev/null; then
+            ip netns del "$ns" 2>/dev/null && vl_log "removed stale namespace $ns"
+        fi
+    done
+}
+
 vl_cleanup() {
     local rc=$? pid ns
     # Teardown must run to the end whatever fails on the way (callers often set -e).
     set +e
     trap - EXIT
-    for pid in "${VL_PIDS[@]}"; do
-        vl_stop_pid "$pid" >/dev/null 2>&1
-    done
+    # One SIGTERM to every process, one shared 5 s bound, then SIGKILL: teardown stays short
+    # (a test runner that times out kills a slow teardown before the namespaces go).
+    vl_stop_all
     for ns in "${VL_NAMESPACES[@]}"; do
         ip netns del "$ns" 2>/dev/null
     done
