@@ -318,6 +318,7 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
     }
+    rt_tele_u64(d, "first_index", &v->first_index);
     rt_tele_u64(d, "audit_mismatch_node", &v->audit_mismatch_node);
     rt_tele_u64(d, "audit_mismatch_index", &v->audit_mismatch_index);
     /* Queue depths: rte_ring_count only reads the ring's head and tail, safe from here. */
