@@ -83,8 +83,8 @@ static bool net_is_af_xdp(uint16_t port_id)
  * for frames of frame_len bytes; the data room includes the kernel's XDP headroom. */
 static uint32_t net_af_xdp_obj_size(uint16_t priv_size, uint32_t frame_len)
 {
-    uint32_t elt = (uint32_t)sizeof(struct rte_mbuf) + priv_size + frame_len +
-                   RTE_PKTMBUF_HEADROOM + NET_XDP_HEADROOM;
+    uint32_t elt =
+        (uint32_t)sizeof(struct rte_mbuf) + priv_size + net_data_room((uint16_t)frame_len, true);
     return rte_mempool_calc_obj_size(elt, 0, NULL);
 }
 
@@ -117,22 +117,27 @@ static int net_check_af_xdp(const struct net_port *p, const struct net_conf *c,
     return 0;
 }
 
+uint32_t net_data_room(uint16_t frame_len_max, bool af_xdp)
+{
+    /* AF_XDP's RX writes a frame after XDP_PACKET_HEADROOM, past the PMD's own headroom. */
+    return (uint32_t)frame_len_max + RTE_PKTMBUF_HEADROOM + (af_xdp ? NET_XDP_HEADROOM : 0u);
+}
+
 static int net_create_pool(struct net_port *p, const struct net_conf *c, struct ordo_errmsg *e)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
-    uint32_t room = (uint32_t)c->frame_len_max + RTE_PKTMBUF_HEADROOM;
+    bool af_xdp = net_is_af_xdp(p->port_id);
+    uint32_t room = net_data_room(c->frame_len_max, af_xdp);
     if (c->frame_len_max < RTE_ETHER_MIN_LEN || room > UINT16_MAX || c->mbufs == 0) {
         ordo_errmsg_set(e, "port %u: frame_len_max %u or mbufs %u out of range", p->port_id,
                         c->frame_len_max, c->mbufs);
         return -EINVAL;
     }
-    if (net_is_af_xdp(p->port_id)) {
+    if (af_xdp) {
         int rc = net_check_af_xdp(p, c, e);
         if (rc != 0) {
             return rc;
         }
-        /* The kernel writes a received frame after XDP_PACKET_HEADROOM in the chunk. */
-        room += NET_XDP_HEADROOM;
     }
     snprintf(name, sizeof(name), "ordo_mb_%u", p->port_id);
     int socket = rte_eth_dev_socket_id(p->port_id);

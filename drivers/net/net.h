@@ -69,6 +69,11 @@ ORDO_API int net_port_open(struct net_port *p, const struct net_conf *c, struct 
  * callable before the EAL starts. */
 ORDO_API uint16_t net_af_xdp_frame_max(uint16_t priv_size);
 
+/* The mbuf data room net_port_open gives a pool for frames of frame_len_max bytes: the PMD's
+ * headroom, plus on net_af_xdp the kernel's XDP headroom (256 bytes) in front of each
+ * received frame. Pure. */
+ORDO_API uint32_t net_data_room(uint16_t frame_len_max, bool af_xdp);
+
 /* Stops and closes the port and frees the pool. Idempotent. Only after every stage stopped. */
 ORDO_API void net_port_close(struct net_port *p);
 

@@ -32,6 +32,11 @@
 #define CONF_MBUF_PARKED 2048u
 /* The per-lcore mempool cache rt.c gives the port's pool: min(this, mbufs / 8). */
 #define CONF_MBUF_CACHE_MAX 256u
+/* Largest [replica] peer_mtu a replicated node on net_af_xdp can carry: its frame, the mbuf,
+ * the PMD's and the kernel's XDP headroom must fit one 4 KiB umem chunk, or the kernel drops
+ * larger frames on receive and the cluster wedges (drivers/net/net.h net_af_xdp_frame_max;
+ * tests/unit/test_net_xdp.c keeps the two in step). */
+#define CONF_AF_XDP_PEER_MTU_MAX 3300u
 
 enum conf_idle {
     CONF_IDLE_BUSY = 1,    /* spin on empty polls: lowest latency, one core per lcore */
