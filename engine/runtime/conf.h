@@ -32,6 +32,9 @@
 #define CONF_MBUF_PARKED 2048u
 /* The per-lcore mempool cache rt.c gives the port's pool: min(this, mbufs / 8). */
 #define CONF_MBUF_CACHE_MAX 256u
+/* What such a cache of size mbufs can hold: DPDK fills it up to its flush threshold, 1.5 x
+ * its size (CALC_CACHE_FLUSHTHRESH in rte_mempool.c), before it spills to the pool. */
+#define CONF_MBUF_CACHE_HELD(size) ((size)*3u / 2u)
 
 enum conf_idle {
     CONF_IDLE_BUSY = 1,    /* spin on empty polls: lowest latency, one core per lcore */
@@ -157,7 +160,8 @@ struct conf_mbuf_need {
     uint64_t rings;       /* rings_n x (ring_size - 1): an rte_ring holds size - 1 */
     uint32_t lcores_n;    /* distinct stage lcores (rx, seq, log, apply, tx) */
     uint64_t bursts;      /* lcores_n x (rx_burst + tx_burst): bursts in hand */
-    uint64_t caches;      /* lcores_n x the mempool cache (CONF_MBUF_CACHE_MAX, mbufs / 8) */
+    uint64_t caches;      /* lcores_n x what a mempool cache holds (CONF_MBUF_CACHE_HELD) */
+    uint64_t split;       /* rx_burst: multi-request items RX copied out and has not queued */
     uint64_t parked;      /* replicated (more than one node): CONF_MBUF_PARKED, else 0 */
     uint64_t total;
 };

@@ -883,6 +883,19 @@ static uint32_t parse_multi(struct rte_mbuf *mb, struct msg *items, const uint8_
     return n;
 }
 
+/* conf_load's mbuf count must cover what the port's pool can park in each stage lcore's
+ * cache: DPDK lets a cache fill up to its flush threshold before it spills to the pool. */
+Test(rt, mbufs_need_covers_the_pools_per_lcore_cache)
+{
+    struct conf_mbuf_need need;
+    conf_mbufs_need(&g_conf, &need);
+    const struct rte_mempool_cache *c = rte_mempool_default_cache(g_rt.port.pool, rte_lcore_id());
+    cr_assert_not_null(c, "the port's pool has a per-lcore cache");
+    cr_assert_eq(need.lcores_n, 1);
+    cr_assert_geq(need.caches, c->flushthresh, "counted %lu, a cache holds up to %u",
+                  (unsigned long)need.caches, c->flushthresh);
+}
+
 Test(rt, multi_request_split_applied_and_answered_in_one_multi_reply)
 {
     uint64_t id[3] = {reg(), reg(), reg()};
