@@ -11,6 +11,7 @@
 #include "engine/api.h"
 #include "engine/raft.h"
 #include "engine/runtime/rt.h"
+#include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_member.h"
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
@@ -97,9 +98,13 @@ struct rt_repl_view {
     uint64_t snapshots_installed;
     uint64_t audits_ok;
     uint64_t audit_mismatches;
-    uint64_t audit_mismatch_node;   /* last peer whose digest differed from ours, 0: none */
-    uint64_t audit_mismatch_index;  /* and the index of that digest */
-    uint8_t digest[MSG_DIGEST_LEN]; /* state digest at `applied` */
+    uint64_t audit_mismatch_node;          /* last peer whose digest differed from ours, 0: none */
+    uint64_t audit_mismatch_index;         /* and the index of that digest */
+    uint64_t batch_close[RT_BATCH_CLOSES]; /* batches closed by rt_batch_close_rule, by reason */
+    uint64_t log_writes;                   /* log write+sync pairs completed (disk_stats) */
+    uint64_t log_entries;                  /* entries they made durable */
+    uint64_t log_write_us;                 /* their total submit-to-reap time */
+    uint8_t digest[MSG_DIGEST_LEN];        /* state digest at `applied` */
 };
 
 struct rt_repl {

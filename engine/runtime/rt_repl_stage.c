@@ -17,6 +17,7 @@
 
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up);
 static void rt_repl_probes_flush(struct rt_repl *rp);
+static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done);
 
 static inline struct rt_meta *rt_repl_meta(struct rte_mbuf *m)
 {
@@ -323,6 +324,11 @@ static void rt_repl_view(struct rt_repl *rp)
     __atomic_store_n(&v->first_index, raft_first_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->role, rp->role, __ATOMIC_RELAXED);
     __atomic_store_n(&v->leader, rp->leader, __ATOMIC_RELAXED);
+    struct disk_stats ds;
+    disk_log_stats(rp->log, &ds);
+    __atomic_store_n(&v->log_writes, ds.writes, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->log_entries, ds.entries, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->log_write_us, ds.write_us, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < rp->rt->conf->nodes_n; i++) {
         uint32_t id = rp->rt->conf->nodes[i].id;
         uint64_t mi =
@@ -391,7 +397,13 @@ void rt_repl_handle_update(struct rt_repl *rp, struct raft_update *up)
 static uint32_t rt_repl_log(struct rt_repl *rp)
 {
     uint64_t durable = 0;
-    int rc = disk_log_poll(rp->log, &durable);
+    int rc = disk_log_reap(rp->log);
+    if (rc > 0) {
+        rt_repl_batch_check(rp, rte_rdtsc(), true); /* before the next write is submitted */
+    }
+    if (rc >= 0) {
+        rc = disk_log_poll(rp->log, &durable);
+    }
     if (rc < 0) {
         rt_repl_fail(rp, "log", rc);
         return 0;
@@ -564,28 +576,37 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
         if (rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0) {
             break;
         }
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
     rte_pktmbuf_free(m);
     if (rt_batch_count(rp->batch, rp->batch_len) >= rp->batch_count_max) {
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
 }
 
-/* Group commit at the entry level: a partial batch closes once batch_time_us passed, unless
- * the log is still writing the previous entries: anything proposed now would wait for that
- * write anyway, so the batch keeps growing with the load (fewer, larger entries and
- * AppendEntries), bounded by RT_BATCH_HOLD_MAX x batch_time_us and the count/byte limits. */
-static bool rt_repl_batch_due(const struct rt_repl *rp, uint64_t tsc)
+/* Group commit at the entry level (rt_batch_close_rule): an idle pipeline proposes at once;
+ * under load the batch grows while the log writes and closes when a write completes, so that
+ * everything gathered meanwhile rides the next write; bounded by RT_BATCH_HOLD_MAX x
+ * batch_time_us and the count/byte limits. */
+static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done)
 {
     if (rp->batch_open_tsc == 0) {
-        return false;
+        return;
     }
-    uint64_t age = tsc - rp->batch_open_tsc;
-    if (age < rp->batch_time_tsc) {
-        return false;
+    struct rt_batch_clock c = {.age = tsc - rp->batch_open_tsc,
+                               .time = rp->batch_time_tsc,
+                               .hold_max = rp->batch_time_tsc * RT_BATCH_HOLD_MAX,
+                               .log_writing = disk_log_writing(rp->log),
+                               .log_done = log_done};
+    c.idle = raft_last_index(rp->raft) == raft_commit_index(rp->raft) &&
+             rte_ring_count(rp->rt->req_ring) == 0;
+    enum rt_batch_close why = rt_batch_close_rule(&c);
+    if (why != RT_BATCH_KEEP) {
+        rp->view.batch_close[why]++;
+        rt_repl_propose(rp);
     }
-    return !disk_log_writing(rp->log) || age >= rp->batch_time_tsc * RT_BATCH_HOLD_MAX;
 }
 
 static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
@@ -637,7 +658,8 @@ static void rt_repl_probe(struct rt_repl *rp, struct rte_mbuf *m)
         rp->batch_open_tsc != 0 && rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0;
     if (!added) {
         if (rp->batch_open_tsc != 0) {
-            rt_repl_propose(rp); /* full: the earlier probes ride it, this one the next */
+            rp->view.batch_close[0]++; /* closed full (count or bytes) */
+            rt_repl_propose(rp);       /* full: the earlier probes ride it, this one the next */
         }
         rp->batch_len = rt_batch_init(rp->batch);
         rp->batch_open_tsc = rte_rdtsc();
@@ -648,6 +670,7 @@ static void rt_repl_probe(struct rt_repl *rp, struct rte_mbuf *m)
     p->index = 0;
     rp->probes_n++;
     if (rt_batch_count(rp->batch, rp->batch_len) >= rp->batch_count_max) {
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
 }
@@ -730,9 +753,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         rt_repl_request(rp, in[i]);
     }
     work += n;
-    if (rt_repl_batch_due(rp, tsc)) {
-        rt_repl_propose(rp);
-    }
+    rt_repl_batch_check(rp, tsc, false);
     work += rt_repl_log(rp);
     work += rt_snap_poll(rp);
     rt_repl_admin(rp);
