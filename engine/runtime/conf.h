@@ -30,6 +30,9 @@
  * their index (RT_READS_MAX) plus pktgen probes waiting for theirs (RT_PROBES_MAX); rt_repl.c
  * checks the sum at compile time. */
 #define CONF_MBUF_PARKED 2048u
+/* Replies a leader's apply stage builds for one committed batch before it queues them
+ * (rt_repl_apply_batch): at most this many, and at most batch_count_max. */
+#define CONF_MBUF_REPLIES_MAX 256u
 /* The per-lcore mempool cache rt.c gives the port's pool: min(this, mbufs / 8). */
 #define CONF_MBUF_CACHE_MAX 256u
 /* What such a cache of size mbufs can hold: DPDK fills it up to its flush threshold, 1.5 x
@@ -163,6 +166,7 @@ struct conf_mbuf_need {
     uint64_t caches;      /* lcores_n x what a mempool cache holds (CONF_MBUF_CACHE_HELD) */
     uint64_t split;       /* rx_burst: multi-request items RX copied out and has not queued */
     uint64_t parked;      /* replicated (more than one node): CONF_MBUF_PARKED, else 0 */
+    uint64_t replies;     /* replicated: min(CONF_MBUF_REPLIES_MAX, batch_count_max), else 0 */
     uint64_t total;
 };
 
