@@ -82,9 +82,14 @@ int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up)
         rc = sm_snapshot_write(rp->rt->sm, sm_mem_sink_write, &sink);
     }
     meta.len = sink.len;
+    if (!rt_repl_log_hold(rp)) {
+        sm_mem_sink_free(&sink);
+        return 0; /* stopping */
+    }
     if (rc == 0) {
         rc = disk_log_snap_save(rp->log, &meta, sink.data);
     }
+    rt_repl_log_release(rp);
     if (rc == 0) {
         struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = rp->now_ms};
         ev.u.snapshot_taken.index = rp->applied;
@@ -93,8 +98,9 @@ int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up)
         (void)raft_step(rp->raft, &ev, up);
     }
     sm_mem_sink_free(&sink);
-    if (rc == 0) {
+    if (rc == 0 && rt_repl_log_hold(rp)) {
         rc = disk_log_compact(rp->log, meta.last_index);
+        rt_repl_log_release(rp);
     }
     if (rc != 0) {
         rt_repl_fail(rp, "snapshot", rc);
@@ -415,6 +421,14 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
         ordo_errmsg_set(e, "snapshot state: out of memory");
         return rc;
     }
+    rc = rt_repl_seq_init(rp);
+    if (rc == 0) {
+        rc = rt_repl_log_init(rp);
+    }
+    if (rc != 0) {
+        ordo_errmsg_set(e, "sequencer / log lcore rings: %s", ordo_strerror(rc));
+        return rc;
+    }
     rt_repl_tele = rp;
     rt_member_init(rp);
     (void)rte_telemetry_register_cmd("/ordo/raft", rt_repl_tele_cmd,
@@ -444,6 +458,8 @@ void rt_repl_fini(struct rt *rt)
     for (uint32_t i = 0; i < rp->probes_n; i++) {
         rte_pktmbuf_free(rp->probes[(rp->probes_head + i) % RT_PROBES_MAX].m);
     }
+    rt_repl_seq_fini(rp);
+    rt_repl_log_fini(rp);
     raft_destroy(rp->raft);
     disk_log_close(rp->log);
     mem_free(rp->result);
