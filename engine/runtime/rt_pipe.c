@@ -138,7 +138,8 @@ static int rt_pipe_slot(struct rt_pipe_log *q, uint32_t type, struct rt_pipe_cmd
 
 static void rt_pipe_send(struct rt_pipe_log *q, struct rt_pipe_cmd *c)
 {
-    struct rt_pipe_buf *b = (struct rt_pipe_buf *)((uint8_t *)c - offsetof(struct rt_pipe_buf, data));
+    struct rt_pipe_buf *b =
+        (struct rt_pipe_buf *)((uint8_t *)c - offsetof(struct rt_pipe_buf, data));
     rt_pipe_seal(&q->pool, b);
 }
 

@@ -440,6 +440,12 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
                                      "Take a snapshot at the applied index now. No parameters");
     RTE_LOG(NOTICE, USER1, "ordo: node %u: replicated mode, %u nodes, batch cap %u bytes\n",
             rt->self->id, rt->conf->nodes_n, rp->batch_cap);
+    RTE_LOG(NOTICE, USER1,
+            "ordo: node %u: lcores: rx %u, sequencer %u%s, log %u%s, core+apply %u, tx %u\n",
+            rt->self->id, rt->stage_lcore[RT_STAGE_RX], rt->stage_lcore[RT_STAGE_SEQ],
+            rp->seq_apart ? " (own)" : "", rt->stage_lcore[RT_STAGE_LOG],
+            rp->log_apart ? " (own)" : "", rt->stage_lcore[RT_STAGE_APPLY],
+            rt->stage_lcore[RT_STAGE_TX]);
     return 0;
 }
 

@@ -384,9 +384,22 @@ static int rt_repl_hard_state(struct rt_repl *rp, const struct raft_update *up)
     return rc;
 }
 
+/* The log lcore's fatal error, checked before any update goes out: once the log failed,
+ * nothing more leaves this replica (the log's own report is read once per round anyway). */
+static bool rt_repl_log_broken(struct rt_repl *rp)
+{
+    struct rt_pipe_report r;
+    rt_pipe_log_report(&rp->log_q, &r);
+    if (r.error == 0) {
+        return false;
+    }
+    rt_repl_fail(rp, "log", (int)r.error);
+    return true;
+}
+
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
 {
-    if (rp->rt->failed != 0) {
+    if (rp->rt->failed != 0 || (rp->log_apart && rt_repl_log_broken(rp))) {
         return; /* fail-stopped: never acknowledge anything again */
     }
     if ((up->flags & RAFT_UPD_HARD_STATE) != 0 && rt_repl_hard_state(rp, up) != 0) {
@@ -438,8 +451,8 @@ static uint32_t rt_repl_log(struct rt_repl *rp)
 {
     uint64_t durable = 0;
     uint64_t dterm = 0;
-    int rc = rp->log_apart ? rt_repl_log_remote(rp, &durable, &dterm)
-                           : disk_log_poll(rp->log, &durable);
+    int rc =
+        rp->log_apart ? rt_repl_log_remote(rp, &durable, &dterm) : disk_log_poll(rp->log, &durable);
     if (rc < 0) {
         rt_repl_fail(rp, "log", rc);
         return 0;
@@ -452,8 +465,8 @@ static uint32_t rt_repl_log(struct rt_repl *rp)
         return (uint32_t)rc;
     }
     uint64_t term = idx == durable ? dterm : 0;
-    if (idx == rp->snap_index ||
-        (!rp->log_apart && disk_log_term_at(rp->log, idx, &term) != 0) || term == 0) {
+    if (idx == rp->snap_index || (!rp->log_apart && disk_log_term_at(rp->log, idx, &term) != 0) ||
+        term == 0) {
         term = raft_term_at(rp->raft, idx);
     }
     rp->reported = idx;

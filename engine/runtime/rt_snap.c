@@ -264,9 +264,9 @@ static uint32_t rt_snap_load(struct rt_repl *rp)
     uint64_t tsc0 = rte_rdtsc();
     if (s->loaded < s->meta.len) {
         uint32_t want = (uint32_t)RTE_MIN(s->meta.len - s->loaded, (uint64_t)RT_SNAP_LOAD_CHUNK);
-        int n = rt_repl_log_hold(rp) ? disk_log_snap_read(rp->log, s->loaded,
-                                                          s->data + s->loaded, want)
-                                     : -ECANCELED;
+        int n = rt_repl_log_hold(rp)
+                    ? disk_log_snap_read(rp->log, s->loaded, s->data + s->loaded, want)
+                    : -ECANCELED;
         rt_repl_log_release(rp);
         if (n <= 0) {
             rt_snap_backoff(rp, "read back: error", n < 0 ? n : ORDO_ETRUNCATED);
