@@ -1,5 +1,6 @@
 /* ordo-admin's printing: the status view (role, term, commit, per-follower match and lag,
- * batches, queue depths, counters) and flat key=value dumps of any telemetry reply. */
+ * batches, queue depths, counters, background snapshots), the status as one JSON object, and
+ * flat key=value dumps of any telemetry reply. */
 #include "apps/admin_fmt.h"
 
 #include <errno.h>
@@ -192,5 +193,63 @@ int admin_fmt_status(FILE *out, const struct admin_json *rj, int32_t raft,
     if (ok_stats) {
         admin_fmt_list(out, "network:", sj, stats, net, sizeof(net) / sizeof(net[0]));
     }
+    return 0;
+}
+
+void admin_fmt_snap(FILE *out, const struct admin_json *j, int32_t snap)
+{
+    char mode[16] = "", phase[16] = "", err[128] = "";
+    if (snap < 0 || j->nodes[snap].type != ADMIN_JSON_OBJ) {
+        return;
+    }
+    (void)admin_json_text(j, admin_json_get(j, snap, "mode"), mode, sizeof(mode));
+    (void)admin_json_text(j, admin_json_get(j, snap, "phase"), phase, sizeof(phase));
+    fprintf(out, "snapshots:  mode %s, %s", mode[0] != '\0' ? mode : "fork",
+            phase[0] != '\0' ? phase : "unknown");
+    if (admin_fmt_u64(j, snap, "done") > 0) {
+        fprintf(out,
+                "; last at index %" PRIu64 " (written in %" PRIu64 " ms, apply pause %" PRIu64
+                " us, max %" PRIu64 " us)",
+                admin_fmt_u64(j, snap, "last_index"), admin_fmt_u64(j, snap, "write_ms_last"),
+                admin_fmt_u64(j, snap, "pause_ns_last") / 1000u,
+                admin_fmt_u64(j, snap, "pause_ns_max") / 1000u);
+    }
+    fputc('\n', out);
+    static const char *const counts[] = {"started", "done", "failed", "cancelled"};
+    admin_fmt_list(out, "snap count:", j, snap, counts, sizeof(counts) / sizeof(counts[0]));
+    /* A failure is not fatal (the previous snapshot and the log stay): say what and where. */
+    if (admin_json_text(j, admin_json_get(j, snap, "last_error"), err, sizeof(err)) == 0 &&
+        err[0] != '\0') {
+        fprintf(out, "snap error: %s (snapshot at index %" PRIu64 ")\n", err,
+                admin_fmt_u64(j, snap, "last_error_index"));
+    }
+}
+
+/* One member of the status JSON: the body's text as received, or null. */
+static void admin_fmt_json_member(FILE *out, const char *name, const struct admin_json *j,
+                                  int32_t body, const char *sep)
+{
+    fprintf(out, "\"%s\": ", name);
+    if (body < 0 || (uint32_t)body >= j->n) {
+        fprintf(out, "null%s", sep);
+        return;
+    }
+    const struct admin_json_node *nd = &j->nodes[body];
+    /* A string's slice excludes its quotes; containers and scalars are printed as sent. */
+    const char *q = nd->type == ADMIN_JSON_STR ? "\"" : "";
+    fprintf(out, "%s%.*s%s%s", q, (int)nd->len, j->text + nd->off, q, sep);
+}
+
+int admin_fmt_status_json(FILE *out, const struct admin_json *rj, int32_t raft,
+                          const struct admin_json *sj, int32_t stats, const struct admin_json *nj,
+                          int32_t snap)
+{
+    if (raft < 0 && stats < 0) {
+        return -EINVAL;
+    }
+    fputc('{', out);
+    admin_fmt_json_member(out, "raft", rj, raft, ", ");
+    admin_fmt_json_member(out, "stats", sj, stats, ", ");
+    admin_fmt_json_member(out, "snap", nj, snap, "}\n");
     return 0;
 }

@@ -31,8 +31,10 @@ struct admin_reply {
 static void admin_usage(FILE *f)
 {
     fprintf(f, "usage: ordo-admin [--file-prefix P | --socket PATH] [--timeout-ms N] COMMAND\n"
-               "  status            role, term, leader, commit/applied, follower match and lag,\n"
-               "                    batches, queue depths, counters\n"
+               "  status [--json]   role, term, leader, commit/applied, follower match and lag,\n"
+               "                    batches, queue depths, counters, background snapshots;\n"
+               "                    --json: {\"raft\": ..., \"stats\": ..., \"snap\": ...}\n"
+               "  snap              every /ordo/snap field (background snapshots) as key=value\n"
                "  stats             every /ordo/stats counter as key=value\n"
                "  raft              every /ordo/raft field as key=value\n"
                "  json CMD          the raw JSON reply of telemetry command CMD (e.g. /ordo/port)\n"
@@ -107,17 +109,29 @@ static void admin_reply_free(struct admin_reply *r)
     }
 }
 
-static int admin_status(int fd, struct admin_reply *a, struct admin_reply *b)
+/* status [--json]: /ordo/raft, /ordo/stats and /ordo/snap (a replica without replication
+ * has no /ordo/snap: its reply body is null and nothing is printed for it). */
+static int admin_status(int fd, int json, struct admin_reply *a, struct admin_reply *b)
 {
-    int rc = admin_query(fd, "/ordo/raft", a);
-    if (rc != 0) {
-        return rc;
+    struct admin_reply *c = admin_reply_new();
+    int rc = c != NULL ? admin_query(fd, "/ordo/raft", a) : -ENOMEM;
+    if (rc == 0) {
+        rc = admin_query(fd, "/ordo/stats", b);
     }
-    rc = admin_query(fd, "/ordo/stats", b);
-    if (rc != 0) {
-        return rc;
+    if (rc == 0) {
+        rc = admin_query(fd, "/ordo/snap", c);
     }
-    return admin_fmt_status(stdout, &a->j, admin_fmt_body(&a->j), &b->j, admin_fmt_body(&b->j));
+    if (rc == 0 && json) {
+        rc = admin_fmt_status_json(stdout, &a->j, admin_fmt_body(&a->j), &b->j,
+                                   admin_fmt_body(&b->j), &c->j, admin_fmt_body(&c->j));
+    } else if (rc == 0) {
+        rc = admin_fmt_status(stdout, &a->j, admin_fmt_body(&a->j), &b->j, admin_fmt_body(&b->j));
+        if (rc == 0) {
+            admin_fmt_snap(stdout, &c->j, admin_fmt_body(&c->j));
+        }
+    }
+    admin_reply_free(c);
+    return rc;
 }
 
 /* Sends cmd; fails when the server does not know it or answers with an "error" member. */
@@ -386,9 +400,12 @@ static int admin_args_ok(int argc, char **argv)
     static const struct {
         const char *name;
         int min, max;
-    } subs[] = {{"status", 1, 1},    {"stats", 1, 1}, {"raft", 1, 1},
-                {"net-fault", 1, 2}, {"json", 2, 2},  {"transfer", 2, 2},
-                {"snapshot", 1, 1},  {"add", 2, 2},   {"remove", 2, 2}};
+    } subs[] = {{"status", 1, 2},    {"stats", 1, 1}, {"raft", 1, 1},     {"snap", 1, 1},
+                {"net-fault", 1, 2}, {"json", 2, 2},  {"transfer", 2, 2}, {"snapshot", 1, 1},
+                {"add", 2, 2},       {"remove", 2, 2}};
+    if (strcmp(argv[0], "status") == 0 && argc == 2 && strcmp(argv[1], "--json") != 0) {
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         if (strcmp(argv[0], subs[i].name) == 0) {
             return argc >= subs[i].min && argc <= subs[i].max;
@@ -401,8 +418,11 @@ static int admin_run(int fd, int argc, char **argv, struct admin_reply *a, struc
 {
     const char *sub = argv[0];
     char cmd[1024];
-    if (strcmp(sub, "status") == 0 && argc == 1) {
-        return admin_status(fd, a, b);
+    if (strcmp(sub, "status") == 0) {
+        return admin_status(fd, argc == 2, a, b);
+    }
+    if (strcmp(sub, "snap") == 0 && argc == 1) {
+        return admin_flat(fd, "/ordo/snap", a);
     }
     if (strcmp(sub, "stats") == 0 && argc == 1) {
         return admin_flat(fd, "/ordo/stats", a);

@@ -9,12 +9,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
+#include "apps/load_ids.h"
 #include "engine/err.h"
 #include "engine/mem.h"
 #include "engine/sm_kv.h"
@@ -104,9 +106,8 @@ struct load {
     struct load_gap gap;
     uint64_t put_version;
     uint64_t client_base; /* slot i registers with client id base + i (nonce, or own id) */
-    uint32_t *by_id;      /* open addressing: session id -> slot + 1 (0 empty) */
-    uint32_t by_id_mask;
-    int fatal; /* a registration was refused or unanswered: a cli_exit code */
+    struct load_ids ids;  /* session id -> slot */
+    int fatal;            /* a registration was refused or unanswered: a cli_exit code */
     uint64_t nonce;
     uint64_t rng;
     uint64_t next_deadline_ns;
@@ -208,26 +209,10 @@ static int load_prepare(struct load *l, uint32_t i)
 
 /* ---- sessions (dissertation 6.3): one per slot, found again by id in replies ---- */
 
-static uint32_t load_id_hash(const struct load *l, uint64_t id)
-{
-    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & l->by_id_mask;
-}
-
-/* Rebuilds the id index from the slots' ids (after a slot's session changed; rare). */
+/* Indexes the slots' ids again (after a slot's session changed; rare). */
 static void load_index_ids(struct load *l)
 {
-    memset(l->by_id, 0, ((size_t)l->by_id_mask + 1) * sizeof(*l->by_id));
-    for (uint32_t i = 0; i < l->lo.outstanding; i++) {
-        uint64_t id = l->slots[i].client_id;
-        if (id == 0) {
-            continue;
-        }
-        uint32_t h = load_id_hash(l, id);
-        while (l->by_id[h] != 0) {
-            h = (h + 1) & l->by_id_mask;
-        }
-        l->by_id[h] = i + 1;
-    }
+    load_ids_rebuild(&l->ids, l->slots, sizeof(*l->slots), offsetof(struct load_slot, client_id));
 }
 
 /* The slot a reply or redirect for client id `id` belongs to, or UINT32_MAX. */
@@ -237,14 +222,7 @@ static uint32_t load_slot_of(const struct load *l, uint64_t id)
     if (nonce < l->lo.outstanding && l->slots[nonce].registering) {
         return (uint32_t)nonce;
     }
-    /* Load <= 1/2: an empty slot ends every probe. */
-    for (uint32_t h = load_id_hash(l, id), n = 0; n <= l->by_id_mask && l->by_id[h] != 0; n++) {
-        if (l->slots[l->by_id[h] - 1].client_id == id) {
-            return l->by_id[h] - 1;
-        }
-        h = (h + 1) & l->by_id_mask;
-    }
-    return UINT32_MAX;
+    return load_ids_find(&l->ids, id);
 }
 
 /* Encodes slot i's registration: client id base + i is the nonce the reply echoes (with a
@@ -951,7 +929,7 @@ static void load_free(struct load *l)
     mem_free(l->free_slots);
     mem_free(l->key_version);
     mem_free(l->lat_ns);
-    mem_free(l->by_id);
+    load_ids_fini(&l->ids);
     mem_free(l);
 }
 
@@ -970,14 +948,8 @@ static struct load *load_new(const struct cli_opts *o, const struct load_opts *l
     l->free_slots = mem_calloc(lo->outstanding, sizeof(*l->free_slots));
     l->key_version = mem_calloc(lo->keys, sizeof(*l->key_version));
     l->lat_ns = mem_calloc(lo->requests, sizeof(*l->lat_ns));
-    uint32_t ids = 4;
-    while (ids < 2 * lo->outstanding) {
-        ids *= 2; /* load <= 1/2; outstanding <= LOAD_SLOTS_MAX */
-    }
-    l->by_id_mask = ids - 1;
-    l->by_id = mem_calloc(ids, sizeof(*l->by_id));
-    if (l->slots == NULL || l->reqs == NULL || l->free_slots == NULL || l->key_version == NULL ||
-        l->lat_ns == NULL || l->by_id == NULL) {
+    if (load_ids_init(&l->ids, lo->outstanding) != 0 || l->slots == NULL || l->reqs == NULL ||
+        l->free_slots == NULL || l->key_version == NULL || l->lat_ns == NULL) {
         load_free(l);
         return NULL;
     }

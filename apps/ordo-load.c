@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include "apps/load_ids.h"
 #include "drivers/net/net.h"
 #include "drivers/net/net_local.h"
 #include "engine/err.h"
@@ -109,9 +111,8 @@ struct load {
     struct load_slot *slots;
     uint32_t *free_slots;
     uint32_t n_free;
-    uint32_t *by_id; /* open addressing: session id -> slot + 1 (0 empty); load <= 1/2 */
-    uint32_t by_id_mask;
-    int fatal; /* a registration was refused or went unanswered */
+    struct load_ids ids; /* session id -> slot */
+    int fatal;           /* a registration was refused or went unanswered */
     uint64_t hz;
     uint64_t t0;
     uint64_t stop_tsc;  /* no new requests from here on */
@@ -306,26 +307,10 @@ static void load_error(struct load *l, uint32_t i, const char *what)
 
 /* ---- sessions: each slot registers one; replies find their slot by session id ---- */
 
-static uint32_t load_id_hash(const struct load *l, uint64_t id)
-{
-    return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & l->by_id_mask;
-}
-
-/* Rebuilds the id index from the slots' ids (after a registration; rare). */
+/* Indexes the slots' ids again (after a registration; rare). */
 static void load_index_ids(struct load *l)
 {
-    memset(l->by_id, 0, ((size_t)l->by_id_mask + 1) * sizeof(*l->by_id));
-    for (uint32_t i = 0; i < l->o.outstanding; i++) {
-        uint64_t id = l->slots[i].client_id;
-        if (id == 0) {
-            continue;
-        }
-        uint32_t h = load_id_hash(l, id);
-        while (l->by_id[h] != 0) {
-            h = (h + 1) & l->by_id_mask;
-        }
-        l->by_id[h] = i + 1;
-    }
+    load_ids_rebuild(&l->ids, l->slots, sizeof(*l->slots), offsetof(struct load_slot, client_id));
 }
 
 /* The slot an answer for client id `id` belongs to (a registration's is client_base + i,
@@ -336,13 +321,7 @@ static uint32_t load_slot_of(const struct load *l, uint64_t id)
     if (nonce < l->o.outstanding && l->slots[nonce].registering) {
         return (uint32_t)nonce;
     }
-    for (uint32_t h = load_id_hash(l, id), n = 0; n <= l->by_id_mask && l->by_id[h] != 0; n++) {
-        if (l->slots[l->by_id[h] - 1].client_id == id) {
-            return l->by_id[h] - 1;
-        }
-        h = (h + 1) & l->by_id_mask;
-    }
-    return UINT32_MAX;
+    return load_ids_find(&l->ids, id);
 }
 
 /* Sends slot i's registration (MSG_REQ_REGISTER): its client id client_base + i and request
@@ -1053,15 +1032,10 @@ static int load_resolve(struct load *l)
 
 static int load_alloc(struct load *l)
 {
-    uint32_t ids = 4;
-    while (ids < 2 * l->o.outstanding) {
-        ids *= 2; /* outstanding <= LOAD_SLOTS_MAX */
-    }
-    l->by_id_mask = ids - 1;
     l->slots = calloc(l->o.outstanding, sizeof(*l->slots));
     l->free_slots = calloc(l->o.outstanding, sizeof(*l->free_slots));
-    l->by_id = calloc(ids, sizeof(*l->by_id));
-    if (l->slots == NULL || l->free_slots == NULL || l->by_id == NULL) {
+    if (load_ids_init(&l->ids, l->o.outstanding) != 0 || l->slots == NULL ||
+        l->free_slots == NULL) {
         return -ENOMEM;
     }
     l->n_free = 0; /* a slot becomes free once registered (load_register_all) */
@@ -1163,6 +1137,6 @@ int main(int argc, char **argv)
     net_port_close(&l.port);
     free(l.slots);
     free(l.free_slots);
-    free(l.by_id);
+    load_ids_fini(&l.ids);
     return all ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
 }

@@ -1290,6 +1290,52 @@ static bool conf_lcore_in(const struct conf_replica *r, uint32_t lcore)
     return false;
 }
 
+void conf_mbufs_need(const struct conf *c, struct conf_mbuf_need *need)
+{
+    const struct conf_replica *r = &c->replica;
+    const uint32_t stages[] = {r->rx_lcore, r->seq_lcore, r->log_lcore, r->apply_lcore,
+                               r->tx_lcore};
+    memset(need, 0, sizeof(*need));
+    for (size_t i = 0; i < ORDO_ARRAY_LEN(stages); i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++) {
+            seen = seen || stages[k] == stages[i];
+        }
+        need->lcores_n += seen ? 0u : 1u;
+    }
+    bool replicated = c->nodes_n > 1;
+    need->descriptors = (uint64_t)r->rx_queues * r->rx_desc + (uint64_t)r->tx_queues * r->tx_desc;
+    need->rings_n = replicated ? 3u : 2u;
+    need->rings = (uint64_t)need->rings_n * (r->ring_size - 1u);
+    need->bursts = (uint64_t)need->lcores_n * ((uint64_t)r->rx_burst + r->tx_burst);
+    uint32_t cache = r->mbufs / 8u < CONF_MBUF_CACHE_MAX ? r->mbufs / 8u : CONF_MBUF_CACHE_MAX;
+    need->caches = (uint64_t)need->lcores_n * cache;
+    need->parked = replicated ? CONF_MBUF_PARKED : 0u;
+    need->total = need->descriptors + need->rings + need->bursts + need->caches + need->parked;
+}
+
+/* Every part that can hold an mbuf of the port's pool at once must fit in it: a pool that runs
+ * dry does not fail loudly, the PMD stops receiving or sending (a veth leader with 4095 mbufs
+ * under 256 outstanding requests stopped transmitting for 1-2 s and lost its term, while
+ * 16383 served: docs/benchmarks.md, "Leader loss at 256 outstanding"). The order of the
+ * message keeps the minimum and the value in front when a long path truncates it. */
+static int conf_check_mbufs(struct conf_ctx *ctx)
+{
+    const struct conf_replica *r = &ctx->out->replica;
+    struct conf_mbuf_need n;
+    conf_mbufs_need(ctx->out, &n);
+    if (r->mbufs >= n.total) {
+        return 0;
+    }
+    return conf_fail(
+        ctx, "mbufs",
+        "expected at least %" PRIu64 ", got %" PRIu32 ": queues x rx_desc/tx_desc %" PRIu64
+        " + %" PRIu32 " rings x ring_size %" PRIu64 " + %" PRIu32
+        " lcores x (rx_burst + tx_burst + cache) %" PRIu64 " + parked reads/probes %" PRIu64,
+        n.total, r->mbufs, n.descriptors, n.rings_n, n.rings, n.lcores_n, n.bursts + n.caches,
+        n.parked);
+}
+
 static int conf_check_replica(struct conf_ctx *ctx)
 {
     struct conf_replica *r = &ctx->out->replica;
@@ -1314,13 +1360,9 @@ static int conf_check_replica(struct conf_ctx *ctx)
                          "expected at least 2 x heartbeat_ticks = %" PRIu64 ", got %" PRIu32,
                          2 * (uint64_t)r->heartbeat_ticks, r->election_ticks);
     }
-    uint64_t need = (uint64_t)r->rx_queues * r->rx_desc + (uint64_t)r->tx_queues * r->tx_desc +
-                    r->rx_burst + r->tx_burst;
-    if (r->mbufs < need) {
-        return conf_fail(ctx, "mbufs",
-                         "expected at least %" PRIu64 " (rx_queues x rx_desc + tx_queues x "
-                         "tx_desc + rx_burst + tx_burst), got %" PRIu32,
-                         need, r->mbufs);
+    int rc = conf_check_mbufs(ctx);
+    if (rc != 0) {
+        return rc;
     }
     if (r->pipeline_bytes < r->batch_bytes_max) {
         return conf_fail(ctx, "pipeline_bytes",

@@ -26,6 +26,13 @@
  * (checked against the wire codec's bound in conf.c). */
 #define CONF_BATCH_BYTES_LIMIT 8704u
 
+/* mbufs a replicated node can hold parked, outside every ring: ReadIndex reads waiting for
+ * their index (RT_READS_MAX) plus pktgen probes waiting for theirs (RT_PROBES_MAX); rt_repl.c
+ * checks the sum at compile time. */
+#define CONF_MBUF_PARKED 2048u
+/* The per-lcore mempool cache rt.c gives the port's pool: min(this, mbufs / 8). */
+#define CONF_MBUF_CACHE_MAX 256u
+
 enum conf_idle {
     CONF_IDLE_BUSY = 1,    /* spin on empty polls: lowest latency, one core per lcore */
     CONF_IDLE_BACKOFF = 2, /* spin, then yield, then short sleeps: shared machines, tests */
@@ -141,6 +148,23 @@ struct conf {
     struct conf_replica replica;
     struct conf_clients clients;
 };
+
+/* What can hold an mbuf of the port's pool at the same time, each part at its worst
+ * (docs/configuration.md, mbufs). conf_load refuses an mbufs below total. */
+struct conf_mbuf_need {
+    uint64_t descriptors; /* rx_queues x rx_desc + tx_queues x tx_desc (PMD rings) */
+    uint32_t rings_n;     /* request and TX rings, and the peer ring when replicated */
+    uint64_t rings;       /* rings_n x (ring_size - 1): an rte_ring holds size - 1 */
+    uint32_t lcores_n;    /* distinct stage lcores (rx, seq, log, apply, tx) */
+    uint64_t bursts;      /* lcores_n x (rx_burst + tx_burst): bursts in hand */
+    uint64_t caches;      /* lcores_n x the mempool cache (CONF_MBUF_CACHE_MAX, mbufs / 8) */
+    uint64_t parked;      /* replicated (more than one node): CONF_MBUF_PARKED, else 0 */
+    uint64_t total;
+};
+
+/* Fills need from c's [replica] and node count (c's stage lcores must be resolved, as
+ * conf_load leaves them). Pure. */
+ORDO_API void conf_mbufs_need(const struct conf *c, struct conf_mbuf_need *need);
 
 /* Reads and validates the cluster file at path into *out, including the key files it names
  * (relative paths resolve against the directory of path). Touches no port, EAL or data

@@ -3,6 +3,7 @@
  * /ordo/raft telemetry command. The data path is in rt_repl_stage.c. */
 #include "engine/runtime/rt_repl.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_snap.h"
 #include "engine/sm.h"
+
+/* conf_load counts parked reads and probes against [replica] mbufs (conf_mbufs_need). */
+static_assert(RT_READS_MAX + RT_PROBES_MAX <= CONF_MBUF_PARKED, "parked mbufs counted in conf");
 
 #define RT_RECOVER_BUF (1u << 20)
 /* AppendEntries carries at most this many entries, so it fits one peer frame. */
@@ -324,6 +328,7 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         rt_tele_u64(d, names[i], vals[i]);
     }
+    rt_tele_u64(d, "first_index", &v->first_index);
     rt_tele_u64(d, "audit_mismatch_node", &v->audit_mismatch_node);
     rt_tele_u64(d, "audit_mismatch_index", &v->audit_mismatch_index);
     /* Queue depths: rte_ring_count only reads the ring's head and tail, safe from here. */

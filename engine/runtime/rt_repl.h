@@ -84,7 +84,8 @@ struct rt_repl_view {
     uint64_t durable;
     uint64_t snapshot_index;
     uint64_t last_index;
-    uint32_t role; /* enum raft_role */
+    uint64_t first_index; /* first entry the core holds (log start: older ones need a snapshot) */
+    uint32_t role;        /* enum raft_role */
     uint32_t leader;
     uint64_t match[MSG_NODES_MAX]; /* by position in conf->nodes */
     uint64_t batches;

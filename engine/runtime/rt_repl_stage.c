@@ -341,6 +341,7 @@ static void rt_repl_view(struct rt_repl *rp)
     __atomic_store_n(&v->durable, raft_durable_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->snapshot_index, rp->snap_index, __ATOMIC_RELAXED);
     __atomic_store_n(&v->last_index, raft_last_index(rp->raft), __ATOMIC_RELAXED);
+    __atomic_store_n(&v->first_index, raft_first_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->role, rp->role, __ATOMIC_RELAXED);
     __atomic_store_n(&v->leader, rp->leader, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < rp->rt->conf->nodes_n; i++) {

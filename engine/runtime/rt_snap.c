@@ -106,6 +106,9 @@ static void rt_snap_backoff(struct rt_repl *rp, const char *what, int detail)
     mem_free(s->data);
     s->data = NULL;
     s->retry_ms = rp->now_ms + RT_SNAP_RETRY_MS;
+    __atomic_store_n(&s->fail_detail, (int32_t)detail, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->fail_index, s->meta.last_index, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->fail_what, what, __ATOMIC_RELEASE);
     RTE_LOG(WARNING, USER1,
             "ordo: node %u: snapshot at %" PRIu64 " failed: %s %d; previous snapshot and log "
             "kept, retry in %u ms\n",
@@ -154,10 +157,16 @@ static int rt_snap_take(struct rt_repl *rp)
     if (rp->rt->conf->replica.snapshot_mode == CONF_SNAPSHOT_INLINE) {
         struct raft_update up;
         uint64_t tsc0 = rte_rdtsc();
+        struct rt_snap *s = rp->bg;
         int rc = rt_repl_snapshot(rp, &up);
         if (rc == 1) {
-            rp->bg->pause_ns_last = rt_snap_ns(tsc0);
-            rp->bg->pause_ns_max = RTE_MAX(rp->bg->pause_ns_max, rp->bg->pause_ns_last);
+            /* Counted like a background one, so /ordo/snap tells the same in both modes (an
+             * inline failure is a fail-stop, never a backoff). */
+            s->started++;
+            s->done++;
+            s->last_index = rp->snap_index;
+            s->pause_ns_last = rt_snap_ns(tsc0);
+            s->pause_ns_max = RTE_MAX(s->pause_ns_max, s->pause_ns_last);
             rt_repl_handle_update(rp, &up);
         }
         return rc;
@@ -317,6 +326,21 @@ void rt_snap_cancel(struct rt_repl *rp)
             rp->rt->self->id, s->meta.last_index);
 }
 
+/* last_error ("" when none: "what detail", e.g. "writer killed by signal 9") and
+ * last_error_index: the last failed snapshot, for operators (ordo-admin status). */
+static void rt_snap_tele_error(const struct rt_snap *s, struct rte_tel_data *d)
+{
+    char msg[96] = "";
+    const char *what = __atomic_load_n(&s->fail_what, __ATOMIC_ACQUIRE);
+    if (what != NULL) {
+        snprintf(msg, sizeof(msg), "%s %" PRId32, what,
+                 __atomic_load_n(&s->fail_detail, __ATOMIC_RELAXED));
+    }
+    (void)rte_tel_data_add_dict_string(d, "last_error", msg);
+    (void)rte_tel_data_add_dict_u64(d, "last_error_index",
+                                    __atomic_load_n(&s->fail_index, __ATOMIC_RELAXED));
+}
+
 static int rt_snap_tele_cmd(const char *cmd, const char *params, struct rte_tel_data *d)
 {
     (void)cmd;
@@ -329,6 +353,8 @@ static int rt_snap_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     static const char *const phases[] = {"idle", "writing", "loading"};
     uint8_t ph = __atomic_load_n(&s->phase, __ATOMIC_RELAXED);
     rte_tel_data_start_dict(d);
+    (void)rte_tel_data_add_dict_string(
+        d, "mode", rp->rt->conf->replica.snapshot_mode == CONF_SNAPSHOT_INLINE ? "inline" : "fork");
     (void)rte_tel_data_add_dict_string(d, "phase", phases[ph <= RT_SNAP_LOADING ? ph : 0]);
     const char *const names[] = {"started",      "done",         "failed",
                                  "cancelled",    "last_index",   "pause_ns_last",
@@ -339,6 +365,7 @@ static int rt_snap_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     for (size_t i = 0; i < ORDO_ARRAY_LEN(names); i++) {
         (void)rte_tel_data_add_dict_u64(d, names[i], __atomic_load_n(vals[i], __ATOMIC_RELAXED));
     }
+    rt_snap_tele_error(s, d);
     return 0;
 }
 

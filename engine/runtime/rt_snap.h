@@ -45,6 +45,11 @@ struct rt_snap {
     uint64_t pause_ns_max;  /* largest such pause */
     uint64_t round_ns_max;  /* largest read-back round or finish (raft step, compaction) */
     uint64_t write_ms_last; /* fork to the child's exit */
+    /* The last failure (backoff): what failed (a static string, NULL when none yet), its
+     * detail (errno, signal or error code) and the index that snapshot was for. */
+    const char *fail_what;
+    int32_t fail_detail;
+    uint64_t fail_index;
     uint32_t test_delay_ms; /* test hook: the child waits this long before writing */
 };
 

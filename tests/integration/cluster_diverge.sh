@@ -19,16 +19,6 @@ X=${DIVERGE_AT:-64}
 T="cluster_diverge[$PMD,$N,$WHO]"
 ADMIN=$VL_BUILD/apps/ordo-admin
 [ -x "$ADMIN" ] || vl_die "$ADMIN not built"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
-admin() {
-    local i=$1
-    shift
-    "$ADMIN" --file-prefix "$(vl_file_prefix "$i")" "$@"
-}
 field() { sed -n "s/^$1: *\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 t_start=$SECONDS
 vl_init
@@ -39,17 +29,17 @@ L=$(vl_wait_leader 20)
 echo "$T: replica $L leads; replica $D diverges after index $X"
 # Put D in the role asked for before the load reaches X (a transfer takes a few entries).
 if [ "$WHO" = follower ] && [ "$L" = "$D" ]; then
-    admin "$L" transfer 0 || fail "transfer away from $D"
+    vl_admin "$L" transfer 0 || vl_fail "transfer away from $D"
     L=$(vl_wait_leader 10 "$D")
 elif [ "$WHO" = leader ]; then
     # An election on the loaded machine may move leadership again: up to 3 transfers.
     for ((try = 0; try < 3 && L != D; try++)); do
-        admin "$L" transfer "$D" || true
+        vl_admin "$L" transfer "$D" || true
         L=$(vl_wait_leader 10)
     done
-    [ "$L" = "$D" ] || fail "replica $L leads, not $D, after 3 transfers"
+    [ "$L" = "$D" ] || vl_fail "replica $L leads, not $D, after 3 transfers"
 fi
-[ "$(vl_raft_field "$L" applied)" -lt "$X" ] || fail "index $X applied before the load"
+[ "$(vl_raft_field "$L" applied)" -lt "$X" ] || vl_fail "index $X applied before the load"
 echo "$T: replica $L leads (D=$D is the $WHO)"
 
 # Writes only: each request is one log entry or a small batch, so the load passes the first
@@ -62,23 +52,23 @@ t_div=$(($(vl_now_ms) - t0))
 rc=0
 vl_wait_exit "ordo-r$D" 10 || rc=$?
 VL_DOWN[D]=1
-[ "$rc" = 3 ] || fail "replica $D exited $rc after the divergence, expected 3 (fail-stop)"
-grep -q "ordo: node $D fail-stopped" "$VL_TMP/ordo-r$D.log" || fail "no fail-stop line"
+[ "$rc" = 3 ] || vl_fail "replica $D exited $rc after the divergence, expected 3 (fail-stop)"
+grep -q "ordo: node $D fail-stopped" "$VL_TMP/ordo-r$D.log" || vl_fail "no fail-stop line"
 grep -E 'DIVERGENCE|fail-stop|TEST FAULT' "$VL_TMP/ordo-r$D.log" | sed "s/^/$T: r$D: /"
 echo "$T: replica $D detected its divergence $t_div ms into the load and exited $rc"
 
 rc=0
 vl_wait_exit load 60 || rc=$?
 out=$(grep '^mode=' "$VL_TMP/load.log" || true)
-[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || vl_fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
 for ((i = 1; i <= N; i++)); do
     [ "$i" = "$D" ] && continue
-    kill -0 "$(vl_replica_pid "$i")" 2>/dev/null || fail "replica $i stopped too"
-    ! grep -q 'DIVERGENCE\|fail-stop' "$VL_TMP/ordo-r$i.log" || fail "replica $i fail-stopped"
+    kill -0 "$(vl_replica_pid "$i")" 2>/dev/null || vl_fail "replica $i stopped too"
+    ! grep -q 'DIVERGENCE\|fail-stop' "$VL_TMP/ordo-r$i.log" || vl_fail "replica $i fail-stopped"
 done
 M=$(vl_wait_leader 10 "$D")
 conv=$(vl_wait_converged 20) || exit 1
@@ -86,14 +76,14 @@ echo "$T: survivors serve writes (leader $M) and converged at $conv"
 
 # The admin CLI: D's socket is gone; the leader counts the mismatch, names D, shows its lag.
 rc=0
-admin "$D" status >/dev/null 2>&1 || rc=$?
-[ "$rc" = 1 ] || fail "ordo-admin status of the stopped replica exited $rc, expected 1"
-st=$(admin "$M" status) || fail "ordo-admin status of leader $M exited $?"
+vl_admin "$D" status >/dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || vl_fail "ordo-admin status of the stopped replica exited $rc, expected 1"
+st=$(vl_admin "$M" status) || vl_fail "ordo-admin status of leader $M exited $?"
 grep -E '^audit:|^  node' <<<"$st" | sed "s/^/$T: admin r$M: /"
 mism=$(sed -n 's/.* audit_mismatches \([0-9]*\).*/\1/p' <<<"$st")
 node=$(sed -n 's/.* audit_mismatch_node \([0-9]*\).*/\1/p' <<<"$st")
-[ "${mism:-0}" -gt 0 ] || fail "leader $M status shows no audit mismatch"
-[ "${node:-}" = "$D" ] || fail "leader $M names node '${node:-}' as mismatching, expected $D"
+[ "${mism:-0}" -gt 0 ] || vl_fail "leader $M status shows no audit mismatch"
+[ "${node:-}" = "$D" ] || vl_fail "leader $M names node '${node:-}' as mismatching, expected $D"
 lag=$(sed -n "s/^  node $D *match [0-9]*  lag \\(-\\?[0-9]*\\).*/\\1/p" <<<"$st")
-[ "${lag:-0}" -gt 0 ] || fail "leader $M shows no lag for the stopped replica $D"
+[ "${lag:-0}" -gt 0 ] || vl_fail "leader $M shows no lag for the stopped replica $D"
 echo "$T: PASS ($((SECONDS - t_start)) s)"

@@ -16,19 +16,9 @@ T="cluster_membership[$PMD]"
 ADMIN=$VL_BUILD/apps/ordo-admin
 [ -x "$ADMIN" ] || vl_die "$ADMIN not built"
 LOAD_S=${LOAD_S:-12}
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
-admin() {
-    local i=$1
-    shift
-    "$ADMIN" --file-prefix "$(vl_file_prefix "$i")" "$@"
-}
 # mb_raft I: replica I's /ordo/raft as key=value lines (members.<id>=voter|learner), through
 # ordo-admin (no interpreter start-up: this runs while the load does, on a shared machine).
-mb_raft() { admin "$1" --timeout-ms 1000 raft 2>/dev/null || true; }
+mb_raft() { vl_admin "$1" --timeout-ms 1000 raft 2>/dev/null || true; }
 # mb_field STATE NAME: one field of an mb_raft output kept in a variable.
 mb_field() { sed -n "s/^$2=//p" <<<"$1"; }
 # mb_role I J: replica J's role (voter, learner or empty) in replica I's configuration.
@@ -59,7 +49,7 @@ mb_change() {
         [ "$try" = 1 ] || l=$(mb_leader)
         if [ -n "$l" ]; then
             rc=0
-            out=$(admin "$l" "$op" "$n" 2>&1) || rc=$?
+            out=$(vl_admin "$l" "$op" "$n" 2>&1) || rc=$?
             echo "$T: ordo-admin $op $n (on $l): $out"
             MB_LEADER=$l
             [ "$rc" -eq 0 ] && return 0
@@ -67,7 +57,7 @@ mb_change() {
         fi
         sleep 0.5
     done
-    fail "ordo-admin $op $n: 3 attempts failed"
+    vl_fail "ordo-admin $op $n: 3 attempts failed"
 }
 
 # mb_converged TIMEOUT_S ID...: waits until the given replicas report the same applied index
@@ -93,7 +83,7 @@ mb_converged() {
         sleep 0.2
     done
     for i in "$@"; do vl_state "$i" >&2; done
-    fail "replicas $* did not converge within the deadline"
+    vl_fail "replicas $* did not converge within the deadline"
 }
 
 t_start=$SECONDS
@@ -117,10 +107,10 @@ echo "$T: replica $L leads; spare 4"
 
 # The spare: not a member, never campaigned (term 0), known to nobody's configuration.
 st=$(mb_raft 4)
-[ "$(mb_field "$st" membership)" = none ] || fail "spare 4 is a member before being added"
-[ "$(mb_field "$st" term)" = 0 ] || fail "spare 4 campaigned (term $(mb_field "$st" term))"
-[ -z "$(mb_role "$L" 4)" ] || fail "leader lists 4 before the add"
-grep -q 'not a member yet' "$VL_TMP/ordo-r4.log" || fail "spare 4 did not log its state"
+[ "$(mb_field "$st" membership)" = none ] || vl_fail "spare 4 is a member before being added"
+[ "$(mb_field "$st" term)" = 0 ] || vl_fail "spare 4 campaigned (term $(mb_field "$st" term))"
+[ -z "$(mb_role "$L" 4)" ] || vl_fail "leader lists 4 before the add"
+grep -q 'not a member yet' "$VL_TMP/ordo-r4.log" || vl_fail "spare 4 did not log its state"
 
 # Verified load through the leader, every replica listed (a replica that drops requests
 # because it is outside the configuration makes the client move on after a timeout).
@@ -133,8 +123,8 @@ mb_phase "load running; membership changes start"
 
 # 1. Add the spare: a learner first, a voter once caught up (the CLI waits for both).
 mb_change add 4
-grep -q 'now a member' "$VL_TMP/ordo-r4.log" || fail "4 did not log joining"
-grep -q 'learner 4 caught up' "$VL_TMP"/ordo-r[123].log || fail "no leader logged the promotion"
+grep -q 'now a member' "$VL_TMP/ordo-r4.log" || vl_fail "4 did not log joining"
+grep -q 'learner 4 caught up' "$VL_TMP"/ordo-r[123].log || vl_fail "no leader logged the promotion"
 
 # 2. Remove a follower: it receives the entry that removes it, logs it once, stops serving.
 L=$MB_LEADER
@@ -142,7 +132,7 @@ F=$((L % 3 + 1))
 mb_change remove "$F"
 vl_wait_log "ordo-r$F" 'removed from the cluster' 10
 n=$(grep -c 'removed from the cluster' "$VL_TMP/ordo-r$F.log" || true)
-[ "$n" = 1 ] || fail "removed follower $F logged its removal $n times"
+[ "$n" = 1 ] || vl_fail "removed follower $F logged its removal $n times"
 
 # 3. Add it back: its log is behind; it catches up and is promoted again.
 mb_change add "$F"
@@ -154,7 +144,7 @@ vl_wait_log "ordo-r$R" 'removed from the cluster' 10
 t_done=$(vl_now_ms)
 mb_phase "changes done in $((t_done - t_change)) ms (ordo-admin wall time included)"
 kill -0 "$(vl_pid load)" 2>/dev/null ||
-    fail "the load ended before the changes did (machine too slow for LOAD_S=$LOAD_S?)"
+    vl_fail "the load ended before the changes did (machine too slow for LOAD_S=$LOAD_S?)"
 KEEP=()
 for i in 1 2 3 4; do
     [ "$i" = "$R" ] || KEEP+=("$i")
@@ -164,12 +154,12 @@ rc=0
 vl_wait_exit load $((LOAD_S + 40)) || rc=$?
 out=$(grep '^mode=' "$VL_TMP/load.log" || true)
 grep '^progress' "$VL_TMP/load.log" | sed "s/^/$T: /"
-[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || vl_fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
-[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || vl_fail "nothing read back"
 echo "$T: longest client stall $(vl_kv "$out" max_gap_ms) ms (changes started at" \
     "$t_change, done at $t_done, epoch ms)"
 
@@ -180,14 +170,14 @@ for i in "${KEEP[@]}"; do
     st=$(mb_raft "$i")
     for j in "${KEEP[@]}"; do
         r=$(mb_field "$st" "members.$j")
-        [ "$r" = voter ] || fail "replica $i: $j is '$r'"
+        [ "$r" = voter ] || vl_fail "replica $i: $j is '$r'"
     done
-    [ -z "$(mb_field "$st" "members.$R")" ] || fail "replica $i still lists removed $R"
+    [ -z "$(mb_field "$st" "members.$R")" ] || vl_fail "replica $i still lists removed $R"
     [ "$(mb_field "$st" role)" = leader ] && N=$i
 done
-[ -n "$N" ] || fail "no leader among ${KEEP[*]}"
+[ -n "$N" ] || vl_fail "no leader among ${KEEP[*]}"
 echo "$T: members ${KEEP[*]} at $conv; replica $N leads"
 st=$(mb_raft "$R")
-[ "$(mb_field "$st" membership)" = none ] || fail "removed $R still a member"
-[ "$(mb_field "$st" role)" != leader ] || fail "removed $R still leads"
+[ "$(mb_field "$st" membership)" = none ] || vl_fail "removed $R still a member"
+[ "$(mb_field "$st" role)" != leader ] || vl_fail "removed $R still leads"
 echo "$T: PASS in $((SECONDS - t_start)) s"

@@ -642,6 +642,21 @@ vl_states() {
     return 0
 }
 
+# vl_fail MSG...: a test's failure: "$T: FAIL: MSG" on stderr (T: the script's test name),
+# every live replica's state, exit 1 (the EXIT trap then dumps the logs and cleans up).
+vl_fail() {
+    echo "${T:-vethlib}: FAIL: $*" >&2
+    vl_states >&2
+    exit 1
+}
+
+# vl_admin I ARGS...: ordo-admin ($ADMIN, else the build's) against replica I's telemetry.
+vl_admin() {
+    local i=$1
+    shift
+    "${ADMIN:-$VL_BUILD/apps/ordo-admin}" --file-prefix "$(vl_file_prefix "$i")" "$@"
+}
+
 # vl_cli_at I ARGS...: ordo-cli in the client namespace against replica I.
 vl_cli_at() {
     local i=$1

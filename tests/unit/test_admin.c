@@ -177,6 +177,89 @@ Test(admin_fmt, status_without_raft_says_single)
     free(out);
 }
 
+static const char test_snap[] =
+    "{\"/ordo/snap\": {\"mode\": \"fork\", \"phase\": \"writing\", \"started\": 5, "
+    "\"done\": 3, \"failed\": 1, \"cancelled\": 1, \"last_index\": 2360, "
+    "\"pause_ns_last\": 8636000, \"pause_ns_max\": 19452000, \"round_ns_max\": 120000, "
+    "\"write_ms_last\": 57, \"last_error\": \"writer killed by signal 9\", "
+    "\"last_error_index\": 2100}}";
+
+/* Runs the snapshot printer on one /ordo/snap reply into a string the caller frees. */
+static char *test_snap_lines(const char *snap)
+{
+    struct admin_json j;
+    test_parse(&j, snap, test_nodes);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    admin_fmt_snap(f, &j, admin_fmt_body(&j));
+    fclose(f);
+    return buf;
+}
+
+Test(admin_fmt, snap_shows_mode_phase_last_snapshot_counts_and_error)
+{
+    char *out = test_snap_lines(test_snap);
+    cr_assert(strstr(out, "snapshots:  mode fork, writing; last at index 2360 (written in 57 ms, "
+                          "apply pause 8636 us, max 19452 us)\n") != NULL,
+              "%s", out);
+    cr_assert(strstr(out, "snap count: started 5 done 3 failed 1 cancelled 1\n") != NULL, "%s",
+              out);
+    cr_assert(strstr(out, "snap error: writer killed by signal 9 (snapshot at index 2100)\n") !=
+                  NULL,
+              "%s", out);
+    free(out);
+}
+
+Test(admin_fmt, snap_before_the_first_snapshot_has_no_last_and_no_error)
+{
+    char *out = test_snap_lines("{\"/ordo/snap\": {\"mode\": \"inline\", \"phase\": \"idle\", "
+                                "\"started\": 0, \"done\": 0, \"last_error\": \"\"}}");
+    cr_assert_str_eq(out, "snapshots:  mode inline, idle\nsnap count: started 0 done 0\n");
+    free(out);
+}
+
+Test(admin_fmt, snap_of_a_daemon_without_it_prints_nothing)
+{
+    char *out = test_snap_lines("{\"/ordo/snap\": null}");
+    cr_assert_str_eq(out, "");
+    free(out);
+}
+
+/* status --json: the three bodies as sent, one object; a missing one is null. */
+Test(admin_fmt, status_json_holds_the_three_bodies)
+{
+    static struct admin_json_node nodes3[TEST_NODES];
+    struct admin_json rj, sj, nj, out_j;
+    test_parse(&rj, test_raft, test_nodes);
+    test_parse(&sj, test_stats, test_nodes2);
+    test_parse(&nj, test_snap, nodes3);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(admin_fmt_status_json(f, &rj, admin_fmt_body(&rj), &sj, admin_fmt_body(&sj), &nj,
+                                       admin_fmt_body(&nj)),
+                 0);
+    fclose(f);
+    static struct admin_json_node parsed[TEST_NODES];
+    cr_assert_eq(admin_json_parse(&out_j, buf, len, parsed, TEST_NODES), 0, "%s", buf);
+    uint64_t v = 0;
+    cr_assert_eq(admin_json_u64(&out_j, admin_json_path(&out_j, 0, "raft.commit"), &v), 0);
+    cr_assert_eq(v, 1000);
+    cr_assert_eq(admin_json_u64(&out_j, admin_json_path(&out_j, 0, "stats.ring_full"), &v), 0);
+    cr_assert_eq(v, 2);
+    cr_assert_eq(admin_json_u64(&out_j, admin_json_path(&out_j, 0, "snap.last_index"), &v), 0);
+    cr_assert_eq(v, 2360);
+    free(buf);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    cr_assert_eq(admin_fmt_status_json(f, &rj, admin_fmt_body(&rj), &sj, -1, &nj, -1), 0);
+    fclose(f);
+    cr_assert(strstr(buf, "\"stats\": null, \"snap\": null}\n") != NULL, "%s", buf);
+    free(buf);
+}
+
 Test(admin_fmt, flat_prints_dotted_keys)
 {
     struct admin_json j;
@@ -211,6 +294,7 @@ Test(admin_json, survives_every_truncation_and_byte_flip)
         if (rc == 0) {
             admin_fmt_flat(sink, &j, admin_fmt_body(&j), "");
             (void)admin_fmt_status(sink, &j, admin_fmt_body(&j), &j, admin_fmt_body(&j));
+            admin_fmt_snap(sink, &j, admin_fmt_body(&j));
         }
     }
     fclose(sink);

@@ -292,6 +292,59 @@ Test(conf_shipped, baremetal_3_loads)
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
+/* One replica has no peer ring and parks nothing: veth-3's old 4095 mbufs fit it. */
+Test(conf_helpers, mbufs_need_of_a_single_replica)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    struct conf_mbuf_need n;
+    cr_assert_eq(load_fixture("mbufs-single.ini", &c, &err), 0, "%s", err.text);
+    conf_mbufs_need(&c, &n);
+    cr_assert_eq(n.descriptors, 1024);
+    cr_assert_eq(n.rings_n, 2);
+    cr_assert_eq(n.rings, 2046);
+    cr_assert_eq(n.lcores_n, 1);
+    cr_assert_eq(n.bursts, 64);
+    cr_assert_eq(n.caches, 256);
+    cr_assert_eq(n.parked, 0);
+    cr_assert_eq(n.total, 3390);
+    conf_free(&c);
+}
+
+/* Every distinct stage lcore holds its own bursts and cache; parked mbufs when replicated. */
+Test(conf_helpers, mbufs_need_counts_stage_lcores_and_parked)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    struct conf_mbuf_need n;
+    cr_assert_eq(load_fixture("good-full.ini", &c, &err), 0, "%s", err.text);
+    conf_mbufs_need(&c, &n);
+    cr_assert_eq(n.lcores_n, 3, "rx/tx on 2, seq on 3, log/apply on 0");
+    cr_assert_eq(n.descriptors, 2 * 256 + 3 * 512);
+    cr_assert_eq(n.rings, 3 * 4095);
+    cr_assert_eq(n.bursts, 3 * (64 + 128));
+    cr_assert_eq(n.caches, 3 * 256);
+    cr_assert_eq(n.parked, CONF_MBUF_PARKED);
+    cr_assert_eq(n.total, n.descriptors + n.rings + n.bursts + n.caches + n.parked);
+    cr_assert_leq(n.total, c.replica.mbufs);
+    conf_free(&c);
+}
+
+/* Every shipped config covers the count (conf_load would refuse it otherwise). */
+Test(conf_shipped, mbufs_cover_what_the_pipeline_holds)
+{
+    static const char *const names[] = {"veth-1.ini", "veth-3.ini", "baremetal-3.ini"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct conf c;
+        struct conf_mbuf_need n;
+        load_shipped(names[i], &c);
+        conf_mbufs_need(&c, &n);
+        cr_assert_leq(n.total, c.replica.mbufs, "%s", names[i]);
+        cr_log_info("%s: mbufs %u, needed %lu", names[i], c.replica.mbufs, (unsigned long)n.total);
+        conf_free(&c);
+    }
+}
+
 Test(conf_helpers, node_find)
 {
     struct conf c;
@@ -524,8 +577,15 @@ BAD(eal_sets_main_lcore, "eal-main-lcore.ini",
 BAD(election_vs_heartbeat, "election-ticks.ini",
     ": [replica] election_ticks: expected at least 2 x heartbeat_ticks = 20, got 15")
 BAD(mbufs_too_few, "mbufs-small.ini",
-    ": [replica] mbufs: expected at least 2112 (rx_queues x rx_desc + tx_queues x tx_desc + "
-    "rx_burst + tx_burst), got 1000")
+    ": [replica] mbufs: expected at least 7354, got 1000: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 189 + parked reads/probes 2048")
+/* The pool that stalled a veth leader's TX for 1-2 s under 256 outstanding requests. */
+BAD(mbufs_veth_4095_refused, "mbufs-veth-4095.ini",
+    ": [replica] mbufs: expected at least 6461, got 4095: queues x rx_desc/tx_desc 1024 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 320 + parked reads/probes 2048")
+BAD(mbufs_count_every_stage_lcore, "mbufs-lcores.ini",
+    ": [replica] mbufs: expected at least 9469, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 3 lcores x (rx_burst + tx_burst + cache) 2304 + parked reads/probes 2048")
 BAD(snapshot_log_bytes_below_batch, "snapshot-log-bytes.ini",
     ": [replica] snapshot_log_bytes: expected 0 or at least batch_bytes_max = 8192, got 4096")
 BAD(snapshot_log_bytes_range, "snapshot-log-bytes-range.ini",

@@ -181,6 +181,10 @@ Test(rt_snap, killed_writer_keeps_the_previous_snapshot_and_is_retried)
     }
     cr_assert_eq(rp->bg->failed, 1, "the killed writer is seen");
     cr_assert_eq(rp->bg->phase, RT_SNAP_IDLE);
+    cr_assert_not_null(rp->bg->fail_what, "the failure is kept for /ordo/snap last_error");
+    cr_assert_eq(rp->bg->fail_detail, SIGKILL);
+    cr_assert_eq(rp->bg->fail_index, rp->bg->meta.last_index);
+    cr_assert_gt(rp->bg->fail_index, first);
     cr_assert_eq(rp->snap_index, first);
     struct disk_snap_meta meta;
     snap_latest(l, &meta);
@@ -214,6 +218,8 @@ Test(rt_snap, inline_mode_takes_the_snapshot_on_the_apply_lcore)
     cr_assert_eq(rt_snap_request(rp), 1);
     cr_assert_eq(rp->bg->phase, RT_SNAP_IDLE, "nothing left running");
     cr_assert_eq(rp->snap_index, rp->applied);
+    cr_assert_eq(rp->bg->done, 1, "counted in /ordo/snap like a background one");
+    cr_assert_eq(rp->bg->last_index, rp->snap_index);
     uint8_t got[MSG_DIGEST_LEN];
     uint8_t now[MSG_DIGEST_LEN];
     restore_digest(l, got);
