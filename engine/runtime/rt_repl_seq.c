@@ -30,9 +30,11 @@ int rt_repl_seq_init(struct rt_repl *rp)
     if (rc != 0) {
         return rc;
     }
+    /* tx_burst mbufs at most: the sequencer lcore never sends, so the mbufs [replica] mbufs
+     * counts for its TX burst (conf_mbufs_need) are the ones this ring may hold. */
     snprintf(name, sizeof(name), "ordo_fwd_%u", rt->self->id);
-    rp->seq_fwd = rte_ring_create(name, rt->conf->replica.ring_size, (int)rte_socket_id(),
-                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rp->seq_fwd = rte_ring_create(name, rt->conf->replica.tx_burst, (int)rte_socket_id(),
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
     return rp->seq_fwd == NULL ? -ENOMEM : 0;
 }
 
@@ -139,7 +141,9 @@ uint32_t rt_repl_seq_stage(struct rt *rt)
      * after it lost leadership is refused BUSY by the core. */
     bool leader = __atomic_load_n(&rp->seq_leader, __ATOMIC_ACQUIRE) != 0;
     struct rte_mbuf *in[RT_BURST_MAX];
-    uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, rt->rx_burst, NULL);
+    /* No more than the forward ring takes: the rest waits in the request ring, not dropped. */
+    uint32_t want = RTE_MIN((uint32_t)rt->rx_burst, rte_ring_free_count(rp->seq_fwd));
+    uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, want, NULL);
     for (uint32_t i = 0; i < n; i++) {
         rt_repl_seq_request(rp, in[i], leader);
     }
