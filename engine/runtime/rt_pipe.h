@@ -1,7 +1,6 @@
-/* Handoffs between replicated stages placed on different lcores (docs/replica.md, "Stages and
- * lcores"): sealed write batches from the sequencer to the Raft core, and log commands from the
- * core to the log lcore with the log's durable report back. SPSC rte_rings; every buffer is
- * allocated at start-up and recycled through a free ring, so nothing allocates once running. */
+/* Handoffs between replicated stages on different lcores (docs/replica.md): sealed batches
+ * sequencer -> core, log commands core -> log lcore with its durable report back. SPSC
+ * rte_rings; buffers allocated at start-up and recycled through free rings. */
 #ifndef ORDO_ENGINE_RUNTIME_RT_PIPE_H
 #define ORDO_ENGINE_RUNTIME_RT_PIPE_H
 

@@ -1,7 +1,6 @@
-/* The sequencer on its own lcore (replicated mode, [replica] seq_lcore != apply_lcore): drains
- * the request ring, batches the leader's writes into preallocated buffers and hands them,
- * sealed, to the Raft core (rt_repl_stage.c proposes each as one entry); everything it must
- * not batch (reads, probes, anything while this replica does not lead) goes to the core. */
+/* The sequencer on its own lcore ([replica] seq_lcore != apply_lcore): batches the leader's
+ * writes from the request ring into pooled buffers sealed for the Raft core; what it must not
+ * batch (reads, probes, anything while this replica does not lead) goes to the core as is. */
 #include <stdio.h>
 #include <string.h>
 
