@@ -1,7 +1,9 @@
 /* ordo-load: a DPDK key-value load generator on its own port (veth via af_xdp/af_packet, or a
  * NIC). Closed loop (N outstanding) or open loop (fixed rate, latency from the intended send
  * time so coordinated omission stays visible); follows redirects; log-linear histograms.
- * Each slot is one client session, registered before the measured run starts. */
+ * Each slot is one client session, registered before the measured run starts. With
+ * --coalesce N the requests ready in one loop round leave up to N per frame (multi-request,
+ * docs/protocol.md 3.13); --readback reads every acknowledged write back after the run. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +36,7 @@
 #define LOAD_EAL_ARGS_MAX 64
 #define LOAD_ARP_WAIT_S 5u
 #define LOAD_ERR_SHOWN 5u
+#define LOAD_READBACK_MAX 10000000u /* keys "k%08u" (the default --key-size) */
 /* Log-linear histogram: 2^LOAD_H_SUB sub-buckets per power of two (<= 3 % error). */
 #define LOAD_H_SUB 5u
 #define LOAD_H_BUCKETS ((64u - LOAD_H_SUB + 1u) << LOAD_H_SUB)
@@ -71,7 +74,9 @@ struct load_opts {
     uint32_t timeout_ms;
     uint32_t retries;
     int quiet;
-    int spin; /* busy-poll when idle instead of backing off */
+    int spin;          /* busy-poll when idle instead of backing off */
+    uint32_t coalesce; /* requests per frame at most (1: one per frame, the default) */
+    int readback;      /* unique key per PUT, all read back after the run */
     const char *csv_path;
     const char *json_path;
 };
@@ -85,6 +90,7 @@ struct load_slot {
     uint16_t len;
     uint8_t busy;
     uint8_t registering;         /* the request in flight is its registration */
+    uint32_t key_no;             /* --readback: the key of the request in flight */
     uint8_t buf[LOAD_FRAME_MAX]; /* the encoded request, resent as is on retries */
 };
 
@@ -101,6 +107,8 @@ struct load_stats {
     uint64_t ignored;
     uint64_t registered;    /* sessions opened: one per slot, more after a lost one */
     uint64_t sessions_lost; /* SESSION_EXPIRED: that request failed; the slot registers again */
+    uint64_t frames_tx;     /* request frames sent (single or multi) */
+    uint64_t multi_rx;      /* multi-reply frames received */
 };
 
 struct load {
@@ -122,6 +130,16 @@ struct load {
     uint64_t rng;
     uint64_t end_tsc;
     uint32_t errors_shown;
+    uint32_t *pend; /* --coalesce: slots whose request leaves at the end of this round */
+    uint32_t npend;
+    uint32_t pend_cap;
+    uint64_t *rb_value; /* --readback: per key, the request number its acknowledged PUT wrote */
+    uint8_t *rb_acked;
+    int rb_phase;     /* the run is over: requests are the read-back GETs */
+    uint32_t rb_next; /* next key to read back */
+    uint32_t rb_n;    /* keys written (the run's --requests) */
+    uint64_t rb_ok;   /* read back with the acknowledged value */
+    uint64_t rb_failed;
     struct load_stats st;
     struct load_hist all;
     struct load_hist sec;
@@ -206,17 +224,41 @@ static double load_ns(const struct load *l, uint64_t cycles)
     return (double)cycles * 1e9 / (double)l->hz;
 }
 
+/* The key of slot s's next request, and whether it is a GET: random (the mix of --keys and
+ * --read-ratio); with --readback a fresh key per PUT, then after the run each acknowledged
+ * key once more as a GET. */
+static uint32_t load_pick(struct load *l, struct load_slot *s, int *get)
+{
+    uint32_t k;
+    if (l->rb_phase) {
+        while (l->rb_next < l->rb_n && !l->rb_acked[l->rb_next]) {
+            l->rb_next++;
+        }
+        k = l->rb_next < l->rb_n ? l->rb_next++ : 0; /* issued once per acknowledged key */
+        *get = 1;
+    } else if (l->o.readback) {
+        k = (uint32_t)l->st.issued;
+        l->rb_value[k] = s->request_no;
+        *get = 0;
+    } else {
+        k = (uint32_t)(load_rand(l) % l->o.keys);
+        *get = (double)(load_rand(l) >> 11) * 0x1.0p-53 < l->o.read_ratio;
+    }
+    s->key_no = k;
+    return k;
+}
+
 /* Encodes slot i's next request (a fresh request number) as a complete frame. */
 static int load_prepare(struct load *l, uint32_t i)
 {
     struct load_slot *s = &l->slots[i];
     char key[32];
-    uint32_t k = (uint32_t)(load_rand(l) % l->o.keys);
+    int get;
+    uint32_t k = load_pick(l, s, &get);
     int key_len = snprintf(key, sizeof(key), "k%0*" PRIu32, (int)l->o.key_size - 1, k);
-    double r = (double)(load_rand(l) >> 11) * 0x1.0p-53;
     int args_len;
     uint8_t op;
-    if (r < l->o.read_ratio) {
+    if (get) {
         op = SM_KV_OP_GET;
         args_len = sm_kv_encode_get(l->args, sizeof(l->args), key, (size_t)key_len);
     } else {
@@ -248,18 +290,34 @@ static int load_prepare(struct load *l, uint32_t i)
     return 0;
 }
 
+static void load_server_addr(const struct load *l, struct frame_udp_addr *a)
+{
+    memcpy(a->src_mac, l->port.mac.addr_bytes, FRAME_MAC_LEN);
+    memcpy(a->dst_mac, l->server_mac.addr_bytes, FRAME_MAC_LEN);
+    a->src_ip = l->o.my_ip;
+    a->dst_ip = l->o.server_ip;
+    a->src_port = l->o.my_port;
+    a->dst_port = l->o.server_port;
+}
+
+/* Queues frame m in tx; sends the burst when full. */
+static void load_tx_add(struct load *l, struct rte_mbuf *m, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    l->st.frames_tx++;
+    tx[(*ntx)++] = m;
+    if (*ntx == LOAD_BURST) {
+        (void)net_tx(&l->port, 0, tx, *ntx);
+        *ntx = 0;
+    }
+}
+
 /* Builds slot i's frame toward the current server (a redirect may have changed it) and
- * queues it in tx; sends the burst when full. */
-static void load_send(struct load *l, uint32_t i, struct rte_mbuf **tx, uint16_t *ntx)
+ * queues it in tx. */
+static void load_send_one(struct load *l, uint32_t i, struct rte_mbuf **tx, uint16_t *ntx)
 {
     struct load_slot *s = &l->slots[i];
     struct frame_udp_addr a;
-    memcpy(a.src_mac, l->port.mac.addr_bytes, FRAME_MAC_LEN);
-    memcpy(a.dst_mac, l->server_mac.addr_bytes, FRAME_MAC_LEN);
-    a.src_ip = l->o.my_ip;
-    a.dst_ip = l->o.server_ip;
-    a.src_port = l->o.my_port;
-    a.dst_port = l->o.server_port;
+    load_server_addr(l, &a);
     struct rte_mbuf *m = rte_pktmbuf_alloc(l->port.pool);
     if (m == NULL) {
         return; /* pool exhausted: the timeout resends it */
@@ -270,11 +328,78 @@ static void load_send(struct load *l, uint32_t i, struct rte_mbuf **tx, uint16_t
         rte_pktmbuf_free(m);
         return;
     }
-    tx[(*ntx)++] = m;
-    if (*ntx == LOAD_BURST) {
-        (void)net_tx(&l->port, 0, tx, *ntx);
-        *ntx = 0;
+    load_tx_add(l, m, tx, ntx);
+}
+
+/* Sends slot i's request: at once, or with --coalesce at the end of the round (load_flush),
+ * packed with the other requests ready by then. */
+static void load_send(struct load *l, uint32_t i, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    if (l->o.coalesce <= 1) {
+        load_send_one(l, i, tx, ntx);
+        return;
     }
+    if (l->npend == l->pend_cap) {
+        load_send_one(l, i, tx, ntx); /* a slot queued twice in one round: rare */
+        return;
+    }
+    l->pend[l->npend++] = i;
+}
+
+/* Packs pend[*at..] into one multi-request frame (at most --coalesce requests, one standard
+ * Ethernet frame) and advances *at past them. Returns the frame, or NULL (no mbuf: those
+ * requests are resent at their timeout). */
+static struct rte_mbuf *load_pack(struct load *l, uint32_t *at)
+{
+    struct rte_mbuf *m = rte_pktmbuf_alloc(l->port.pool);
+    if (m == NULL) {
+        *at = l->npend;
+        return NULL;
+    }
+    uint8_t *buf = rte_pktmbuf_mtod(m, uint8_t *);
+    size_t cap = RTE_MIN((size_t)rte_pktmbuf_tailroom(m), (size_t)LOAD_FRAME_MAX);
+    struct wire_multi_wr w;
+    int rc = wire_multi_start(&w, MSG_CLIENT_MULTI_REQUEST, l->o.cluster_id, MSG_NODE_NONE,
+                              buf + FRAME_UDP_PAYLOAD_OFF, cap - FRAME_UDP_PAYLOAD_OFF);
+    while (rc == 0 && *at < l->npend && w.n < l->o.coalesce) {
+        const struct load_slot *s = &l->slots[l->pend[*at]];
+        rc = wire_multi_add(&w, s->buf + FRAME_UDP_PAYLOAD_OFF, s->len);
+        *at += rc == 0 ? 1u : 0u;
+    }
+    int len = wire_multi_finish(&w);
+    struct frame_udp_addr a;
+    load_server_addr(l, &a);
+    if (len > 0) {
+        len = frame_build_udp(buf, cap, &a, buf + FRAME_UDP_PAYLOAD_OFF, (size_t)len, 0);
+    }
+    if (len <= 0) {
+        *at += w.n == 0 ? 1u : 0u; /* an item that fits no frame: its timeout reports it */
+        rte_pktmbuf_free(m);
+        return NULL;
+    }
+    m->data_len = (uint16_t)len;
+    m->pkt_len = (uint32_t)len;
+    return m;
+}
+
+/* Sends the requests queued this round: a lone one as a plain request, more packed. */
+static void load_flush(struct load *l, struct rte_mbuf **tx, uint16_t *ntx)
+{
+    uint32_t at = 0;
+    while (at < l->npend) {
+        const struct load_slot *s = &l->slots[l->pend[at]];
+        if (at + 1 == l->npend || FRAME_UDP_PAYLOAD_OFF + WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN +
+                                          WIRE_MULTI_ITEM_HDR_LEN + s->len >
+                                      LOAD_FRAME_MAX) {
+            load_send_one(l, l->pend[at++], tx, ntx);
+            continue;
+        }
+        struct rte_mbuf *m = load_pack(l, &at);
+        if (m != NULL) {
+            load_tx_add(l, m, tx, ntx);
+        }
+    }
+    l->npend = 0;
 }
 
 static void load_arm(struct load *l, struct load_slot *s, uint64_t now)
@@ -387,12 +512,46 @@ static const char *load_status_str(uint8_t status)
     return status < RTE_DIM(names) ? names[status] : "unknown status";
 }
 
+/* --readback: an acknowledged PUT marks its key; a read-back GET must return exactly the
+ * value that PUT wrote (load_prepare: its request number, then zero bytes). */
+static void load_readback_note(struct load *l, const struct load_slot *s,
+                               const struct msg_client_reply *r)
+{
+    if (!l->rb_phase) {
+        if (r->status == MSG_STATUS_OK && s->key_no < l->rb_n) {
+            l->rb_acked[s->key_no] = 1;
+        }
+        return;
+    }
+    if (r->status != MSG_STATUS_OK && r->status != MSG_STATUS_NOT_FOUND) {
+        return; /* BUSY and the like: retried */
+    }
+    uint8_t want[SM_KV_VALUE_MAX];
+    memset(want, 0, l->o.value_size);
+    uint64_t v = l->rb_value[s->key_no];
+    memcpy(want, &v, sizeof(v) < l->o.value_size ? sizeof(v) : l->o.value_size);
+    bool same = r->status == MSG_STATUS_OK && r->result_len == l->o.value_size &&
+                memcmp(r->result, want, l->o.value_size) == 0;
+    if (same) {
+        l->rb_ok++;
+        return;
+    }
+    l->rb_failed++;
+    if (l->rb_failed <= LOAD_ERR_SHOWN) {
+        fprintf(stderr, "ordo-load: readback of key %" PRIu32 ": %s\n", s->key_no,
+                r->status == MSG_STATUS_OK ? "other value" : "not found");
+    }
+}
+
 static void load_on_reply(struct load *l, uint32_t i, const struct msg_client_reply *r,
                           uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
 {
     if (l->slots[i].registering) {
         load_on_registered(l, i, r);
         return;
+    }
+    if (l->o.readback) {
+        load_readback_note(l, &l->slots[i], r);
     }
     switch (r->status) {
     case MSG_STATUS_OK:
@@ -447,28 +606,52 @@ static void load_on_redirect(struct load *l, uint32_t i, const struct msg_redire
     load_send(l, i, tx, ntx);
 }
 
-/* One Ordo datagram for us: finds its slot (by session id) and the current attempt. */
-static void load_on_datagram(struct load *l, const struct frame_info *fi, uint64_t now,
-                             struct rte_mbuf **tx, uint16_t *ntx)
+/* One answer (a reply or a redirect): finds its slot (by session id) and the current
+ * attempt. */
+static void load_on_answer(struct load *l, const struct msg *mp, uint64_t now, struct rte_mbuf **tx,
+                           uint16_t *ntx)
 {
-    struct msg m;
-    if (wire_decode(fi->payload, fi->payload_len, &m, NULL, 0) != 0 ||
-        m.hdr.cluster_id != l->o.cluster_id ||
-        (m.hdr.type != MSG_CLIENT_REPLY && m.hdr.type != MSG_REDIRECT)) {
-        l->st.ignored++;
-        return;
-    }
-    uint64_t cid = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.client_id : m.u.redirect.client_id;
-    uint64_t rno = m.hdr.type == MSG_CLIENT_REPLY ? m.u.reply.request_no : m.u.redirect.request_no;
+    bool reply = mp->hdr.type == MSG_CLIENT_REPLY;
+    uint64_t cid = reply ? mp->u.reply.client_id : mp->u.redirect.client_id;
+    uint64_t rno = reply ? mp->u.reply.request_no : mp->u.redirect.request_no;
     uint32_t i = load_slot_of(l, cid);
     if (i >= l->o.outstanding || !l->slots[i].busy || l->slots[i].request_no != rno) {
         l->st.stale++; /* an answer to an attempt already settled (duplicate or late) */
         return;
     }
-    if (m.hdr.type == MSG_CLIENT_REPLY) {
-        load_on_reply(l, i, &m.u.reply, now, tx, ntx);
+    if (reply) {
+        load_on_reply(l, i, &mp->u.reply, now, tx, ntx);
     } else {
-        load_on_redirect(l, i, &m.u.redirect, tx, ntx);
+        load_on_redirect(l, i, &mp->u.redirect, tx, ntx);
+    }
+}
+
+/* One Ordo datagram for us: a reply, a redirect, or a multi-reply holding several. */
+static void load_on_datagram(struct load *l, const struct frame_info *fi, uint64_t now,
+                             struct rte_mbuf **tx, uint16_t *ntx)
+{
+    struct msg m;
+    if (wire_decode(fi->payload, fi->payload_len, &m, NULL, 0) != 0 ||
+        m.hdr.cluster_id != l->o.cluster_id) {
+        l->st.ignored++;
+        return;
+    }
+    if (m.hdr.type == MSG_CLIENT_REPLY || m.hdr.type == MSG_REDIRECT) {
+        load_on_answer(l, &m, now, tx, ntx);
+        return;
+    }
+    if (m.hdr.type != MSG_CLIENT_MULTI_REPLY) {
+        l->st.ignored++;
+        return;
+    }
+    l->st.multi_rx++;
+    struct wire_multi_iter it;
+    struct msg item;
+    const uint8_t *raw;
+    size_t raw_len;
+    wire_multi_iter_init(&it, &m);
+    while (wire_multi_next(&it, &item, &raw, &raw_len) == 1) {
+        load_on_answer(l, &item, now, tx, ntx);
     }
 }
 
@@ -609,6 +792,7 @@ static void load_run(struct load *l)
             load_expire(l, now, tx, &ntx);
             next_expire = now + l->hz / 10000u; /* every 100 us */
         }
+        load_flush(l, tx, &ntx);
         if (now >= next_arp) {
             ntx = (uint16_t)(ntx + net_local_arp_poll(&l->local, l->port.pool, now, l->hz / 5,
                                                       tx + ntx, (uint16_t)(LOAD_BURST - ntx)));
@@ -651,6 +835,7 @@ static int load_register_all(struct load *l)
             load_expire(l, now, tx, &ntx);
             next_expire = now + l->hz / 1000u;
         }
+        load_flush(l, tx, &ntx);
         (void)net_tx(&l->port, 0, tx, ntx);
         ntx = 0;
         idle = work != 0 ? 0 : idle + 1;
@@ -658,12 +843,37 @@ static int load_register_all(struct load *l)
             rte_delay_us_sleep(5);
         }
     }
+    load_flush(l, tx, &ntx);
     (void)net_tx(&l->port, 0, tx, ntx);
     if (l->n_free < l->o.outstanding) {
         return l->fatal ? -EPROTO : -ETIMEDOUT;
     }
     l->st.retries = 0; /* count the run's retries only */
     return 0;
+}
+
+/* After the run: every acknowledged PUT's key is read back (closed loop, same slots and
+ * retries) and must hold the value written. Prints one line; returns 0 when all did. */
+static int load_readback(struct load *l)
+{
+    uint64_t acked = 0;
+    for (uint32_t k = 0; k < l->rb_n; k++) {
+        acked += l->rb_acked[k];
+    }
+    uint64_t errors = l->st.errors;
+    if (acked != 0 && !l->fatal && !load_stop_flag) {
+        l->rb_phase = 1;
+        l->o.requests = acked;
+        l->o.rate = 0;
+        l->st.issued = 0;
+        l->stop_tsc = UINT64_MAX;
+        load_run(l);
+    }
+    uint64_t unanswered = acked - l->rb_ok - l->rb_failed;
+    printf("ordo-load: readback keys=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64
+           " unanswered=%" PRIu64 " errors=%" PRIu64 "\n",
+           acked, l->rb_ok, l->rb_failed, unanswered, l->st.errors - errors);
+    return l->rb_failed == 0 && unanswered == 0 && l->st.errors == errors ? 0 : -EIO;
 }
 
 /* ---- summary ---- */
@@ -681,11 +891,11 @@ static void load_summary(struct load *l)
            " redirects=%" PRIu64 " busy=%" PRIu64 " not_found=%" PRIu64 " stale=%" PRIu64
            " ignored=%" PRIu64 " duration_s=%.3f throughput=%.0f p50_us=%.1f p90_us=%.1f"
            " p99_us=%.1f p999_us=%.1f max_us=%.1f registered=%" PRIu64 " sessions_lost=%" PRIu64
-           "\n",
+           " coalesce=%" PRIu32 " frames=%" PRIu64 " multi_replies=%" PRIu64 "\n",
            l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
            l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, l->st.busy,
            l->st.not_found, l->st.stale, l->st.ignored, secs, tput, q[0], q[1], q[2], q[3], q[4],
-           l->st.registered, l->st.sessions_lost);
+           l->st.registered, l->st.sessions_lost, l->o.coalesce, l->st.frames_tx, l->st.multi_rx);
     if (l->o.json_path == NULL) {
         return;
     }
@@ -731,8 +941,12 @@ static void load_usage(FILE *f)
             "  --json FILE         the summary as JSON\n"
             "  --quiet             no progress lines; --spin busy-poll when idle\n"
             "  --net-fault SPEC    inject faults on our port (drivers/net/net_fault.h)\n"
+            "  --coalesce N        up to N requests per frame (multi-request, max %u;\n"
+            "                      default 1: one request per frame)\n"
+            "  --readback          every PUT to a fresh key (no GETs); after the run each\n"
+            "                      acknowledged key is read back and must hold its value\n"
             "exit: 0 all answered, 1 errors or unanswered, 2 usage, 3 setup failure\n",
-            LOAD_SLOTS_MAX);
+            LOAD_SLOTS_MAX, MSG_MULTI_MAX);
 }
 
 static int load_num(const char *name, const char *arg, double lo, double hi, double *out)
@@ -798,6 +1012,8 @@ enum {
     OPT_QUIET,
     OPT_SPIN,
     OPT_FAULT,
+    OPT_COALESCE,
+    OPT_READBACK,
     OPT_HELP,
 };
 
@@ -825,6 +1041,8 @@ static const struct option load_longopts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"spin", no_argument, NULL, OPT_SPIN},
     {"net-fault", required_argument, NULL, OPT_FAULT},
+    {"coalesce", required_argument, NULL, OPT_COALESCE},
+    {"readback", no_argument, NULL, OPT_READBACK},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -843,17 +1061,24 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
 {
     double v;
     const char *name = load_longopts[id - OPT_SERVER].name;
-    static const double hi[] = {
-        [OPT_UDP_PORT - OPT_SERVER] = 65535, [OPT_CLUSTER - OPT_SERVER] = 4294967295.0,
-        [OPT_CLIENT - OPT_SERVER] = 1e18,    [OPT_OUTSTANDING - OPT_SERVER] = LOAD_SLOTS_MAX,
-        [OPT_RATE - OPT_SERVER] = 1e8,       [OPT_REQUESTS - OPT_SERVER] = 1e12,
-        [OPT_DURATION - OPT_SERVER] = 86400, [OPT_READ_RATIO - OPT_SERVER] = 1,
-        [OPT_KEYS - OPT_SERVER] = 1e8,       [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
-        [OPT_SEED - OPT_SERVER] = 1e18,      [OPT_TIMEOUT - OPT_SERVER] = 60000,
-        [OPT_RETRIES - OPT_SERVER] = 1000,   [OPT_KEY_SIZE - OPT_SERVER] = 31};
+    static const double hi[] = {[OPT_UDP_PORT - OPT_SERVER] = 65535,
+                                [OPT_CLUSTER - OPT_SERVER] = 4294967295.0,
+                                [OPT_CLIENT - OPT_SERVER] = 1e18,
+                                [OPT_OUTSTANDING - OPT_SERVER] = LOAD_SLOTS_MAX,
+                                [OPT_RATE - OPT_SERVER] = 1e8,
+                                [OPT_REQUESTS - OPT_SERVER] = 1e12,
+                                [OPT_DURATION - OPT_SERVER] = 86400,
+                                [OPT_READ_RATIO - OPT_SERVER] = 1,
+                                [OPT_KEYS - OPT_SERVER] = 1e8,
+                                [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
+                                [OPT_SEED - OPT_SERVER] = 1e18,
+                                [OPT_TIMEOUT - OPT_SERVER] = 60000,
+                                [OPT_RETRIES - OPT_SERVER] = 1000,
+                                [OPT_KEY_SIZE - OPT_SERVER] = 31,
+                                [OPT_COALESCE - OPT_SERVER] = MSG_MULTI_MAX};
     double lo = id == OPT_KEY_SIZE ? 9
                 : (id == OPT_OUTSTANDING || id == OPT_KEYS || id == OPT_UDP_PORT ||
-                   id == OPT_TIMEOUT || id == OPT_VALUE_SIZE)
+                   id == OPT_TIMEOUT || id == OPT_VALUE_SIZE || id == OPT_COALESCE)
                     ? 1
                     : 0;
     if (load_num(name, arg, lo, hi[id - OPT_SERVER], &v) != 0) {
@@ -901,6 +1126,9 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
     case OPT_TIMEOUT:
         o->timeout_ms = (uint32_t)v;
         break;
+    case OPT_COALESCE:
+        o->coalesce = (uint32_t)v;
+        break;
     default:
         o->retries = (uint32_t)v;
         break;
@@ -937,6 +1165,9 @@ static int load_opt(struct load_cli *c, int id, const char *arg)
     case OPT_SPIN:
         c->o.spin = 1;
         return 0;
+    case OPT_READBACK:
+        c->o.readback = 1;
+        return 0;
     case OPT_FAULT:
         c->fault = arg;
         return 0;
@@ -958,7 +1189,8 @@ static int load_parse(struct load_cli *c, int argc, char **argv, int *eal_at)
                               .value_size = 64,
                               .seed = 1,
                               .timeout_ms = 200,
-                              .retries = 10};
+                              .retries = 10,
+                              .coalesce = 1};
     int id;
     while ((id = getopt_long(argc, argv, "", load_longopts, NULL)) != -1) {
         if (id == OPT_HELP) {
@@ -978,6 +1210,11 @@ static int load_parse(struct load_cli *c, int argc, char **argv, int *eal_at)
     }
     if (c->o.requests == 0 && c->o.duration_s <= 0) {
         c->o.requests = 10000;
+    }
+    if (c->o.readback && (c->o.duration_s > 0 || c->o.requests > LOAD_READBACK_MAX)) {
+        fprintf(stderr, "ordo-load: --readback wants --requests N (at most %u), no --duration\n",
+                LOAD_READBACK_MAX);
+        return -EINVAL;
     }
     *eal_at = optind;
     return 0;
@@ -1034,9 +1271,19 @@ static int load_alloc(struct load *l)
 {
     l->slots = calloc(l->o.outstanding, sizeof(*l->slots));
     l->free_slots = calloc(l->o.outstanding, sizeof(*l->free_slots));
+    l->pend_cap = 2 * l->o.outstanding;
+    l->pend = calloc(l->pend_cap, sizeof(*l->pend));
     if (load_ids_init(&l->ids, l->o.outstanding) != 0 || l->slots == NULL ||
-        l->free_slots == NULL) {
+        l->free_slots == NULL || l->pend == NULL) {
         return -ENOMEM;
+    }
+    if (l->o.readback) {
+        l->rb_n = (uint32_t)l->o.requests;
+        l->rb_value = calloc(l->rb_n, sizeof(*l->rb_value));
+        l->rb_acked = calloc(l->rb_n, sizeof(*l->rb_acked));
+        if (l->rb_value == NULL || l->rb_acked == NULL) {
+            return -ENOMEM;
+        }
     }
     l->n_free = 0; /* a slot becomes free once registered (load_register_all) */
     if (l->o.csv_path != NULL) {
@@ -1134,9 +1381,15 @@ int main(int argc, char **argv)
         fclose(l.csv);
     }
     bool all = l.st.errors == 0 && l.st.ok == l.st.issued && !l.fatal;
+    if (l.o.readback) {
+        all = load_readback(&l) == 0 && all;
+    }
     net_port_close(&l.port);
     free(l.slots);
     free(l.free_slots);
     load_ids_fini(&l.ids);
+    free(l.pend);
+    free(l.rb_value);
+    free(l.rb_acked);
     return all ? LOAD_EXIT_OK : LOAD_EXIT_FAILED;
 }

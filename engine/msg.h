@@ -18,12 +18,18 @@
 #define MSG_ENTRIES_MAX 64     /* entries in one AppendEntries message */
 #define MSG_FRAME_LEN_MAX 9000 /* jumbo frame: the largest frame Ordo sends */
 #define MSG_NODE_NONE 0u       /* node ids are 1..MSG_NODE_ID_MAX; 0 means none */
+#define MSG_MULTI_MAX 64       /* messages in one multi-request or multi-reply frame */
 
 /* Message types (one byte on the wire). Client types < 16, peer (Raft) types >= 16. */
 enum msg_type {
     MSG_CLIENT_REQUEST = 1,
     MSG_CLIENT_REPLY = 2,
     MSG_REDIRECT = 3, /* not-leader redirect, names the leader's address */
+    /* Several client messages in one frame (docs/protocol.md, "Multi-message frames"):
+     * each item is a complete encoded MSG_CLIENT_REQUEST (resp. MSG_CLIENT_REPLY or
+     * MSG_REDIRECT) with its own header and MAC. */
+    MSG_CLIENT_MULTI_REQUEST = 4,
+    MSG_CLIENT_MULTI_REPLY = 5,
     MSG_VOTE_REQUEST = 16,
     MSG_VOTE_RESPONSE = 17,
     MSG_APPEND_ENTRIES = 18,
@@ -102,6 +108,16 @@ struct msg_redirect {
     uint32_t leader_ipv4; /* network byte order */
     uint16_t leader_port; /* host byte order */
     uint8_t leader_mac[6];
+};
+
+/* A multi-request or multi-reply frame: n (1..MSG_MULTI_MAX) items, each a u16 length and
+ * that many bytes of one complete encoded client message. items borrows the frame; walk
+ * it with wire_multi_next (engine/wire.h). */
+struct msg_multi {
+    uint8_t version; /* WIRE_MULTI_VERSION */
+    uint8_t n;
+    uint32_t items_len;
+    const uint8_t *items;
 };
 
 /* Raft log entry types. */
@@ -215,6 +231,7 @@ struct msg {
         struct msg_client_request request;
         struct msg_client_reply reply;
         struct msg_redirect redirect;
+        struct msg_multi multi;
         struct msg_vote_request vote_request;
         struct msg_vote_response vote_response;
         struct msg_append_entries append;

@@ -159,12 +159,28 @@ static void wire_mac_copy(const struct wire_key *key, const uint8_t *msg, size_t
     wire_mac_zeroed(key, tmp, len, out);
 }
 
+static int type_is_multi(uint8_t type)
+{
+    return type == MSG_CLIENT_MULTI_REQUEST || type == MSG_CLIENT_MULTI_REPLY;
+}
+
+/* The item types a multi frame of type outer may carry. */
+static int multi_item_allowed(uint8_t outer, uint8_t item)
+{
+    if (outer == MSG_CLIENT_MULTI_REQUEST) {
+        return item == MSG_CLIENT_REQUEST;
+    }
+    return item == MSG_CLIENT_REPLY || item == MSG_REDIRECT;
+}
+
 static int type_known(uint8_t type)
 {
     switch (type) {
     case MSG_CLIENT_REQUEST:
     case MSG_CLIENT_REPLY:
     case MSG_REDIRECT:
+    case MSG_CLIENT_MULTI_REQUEST:
+    case MSG_CLIENT_MULTI_REPLY:
     case MSG_VOTE_REQUEST:
     case MSG_VOTE_RESPONSE:
     case MSG_APPEND_ENTRIES:
@@ -179,6 +195,10 @@ static int type_known(uint8_t type)
         return 0;
     }
 }
+
+/* Multi frames (end of file): the prefix reader, and the check of every item. */
+static int decode_multi(struct wire_rd *r, struct msg_multi *mm);
+static int multi_check(const struct msg *m);
 
 /* ---- configuration ------------------------------------------------------------------ */
 
@@ -360,6 +380,10 @@ static int body_len_of(const struct msg *m, size_t *out)
     case MSG_REDIRECT:
         n = BODY_REDIRECT;
         break;
+    case MSG_CLIENT_MULTI_REQUEST:
+    case MSG_CLIENT_MULTI_REPLY:
+        n = WIRE_MULTI_PREFIX_LEN + (size_t)m->u.multi.items_len;
+        break;
     case MSG_VOTE_REQUEST:
         n = BODY_VOTE_REQUEST;
         break;
@@ -533,6 +557,13 @@ static void encode_body(struct wire_wr *w, const struct msg *m)
     case MSG_REDIRECT:
         encode_client(w, m);
         break;
+    case MSG_CLIENT_MULTI_REQUEST:
+    case MSG_CLIENT_MULTI_REPLY:
+        wr_u8(w, m->u.multi.version);
+        wr_u8(w, m->u.multi.n);
+        wr_u16(w, 0);
+        wr_bytes(w, m->u.multi.items, m->u.multi.items_len);
+        break;
     case MSG_APPEND_ENTRIES:
         encode_append(w, &m->u.append);
         break;
@@ -562,7 +593,28 @@ static int encode_check(const struct msg *m, const struct wire_key *key)
     if (msg_type_is_peer(m->hdr.type) && (key == NULL || m->hdr.sender == MSG_NODE_NONE)) {
         return -EINVAL;
     }
+    /* A multi frame's items carry their own MACs; the frame itself has none. */
+    if (type_is_multi(m->hdr.type)) {
+        int rc = key != NULL ? -EINVAL : multi_check(m);
+        return rc == ORDO_ETOOBIG ? rc : rc < 0 ? -EINVAL : 0;
+    }
     return body_valid(m) ? 0 : -EINVAL;
+}
+
+/* The 40-byte header with a zero MAC field. */
+static void write_header(struct wire_wr *w, const struct msg_header *h, uint16_t flags,
+                         uint32_t body_len)
+{
+    wr_u32(w, WIRE_MAGIC);
+    wr_u8(w, WIRE_VERSION);
+    wr_u8(w, h->type);
+    wr_u16(w, flags);
+    wr_u32(w, h->cluster_id);
+    wr_u32(w, h->sender);
+    wr_u32(w, body_len);
+    wr_u32(w, 0);
+    memset(w->p + w->off, 0, MSG_MAC_LEN);
+    w->off += MSG_MAC_LEN;
 }
 
 int wire_encode(const struct msg *m, const struct wire_key *key, uint8_t *buf, size_t cap)
@@ -582,16 +634,8 @@ int wire_encode(const struct msg *m, const struct wire_key *key, uint8_t *buf, s
     }
     uint16_t flags = (uint16_t)(m->hdr.flags & ~MSG_HDR_MAC);
     struct wire_wr w = {buf, 0};
-    wr_u32(&w, WIRE_MAGIC);
-    wr_u8(&w, WIRE_VERSION);
-    wr_u8(&w, m->hdr.type);
-    wr_u16(&w, key != NULL ? (uint16_t)(flags | MSG_HDR_MAC) : flags);
-    wr_u32(&w, m->hdr.cluster_id);
-    wr_u32(&w, m->hdr.sender);
-    wr_u32(&w, (uint32_t)body_len);
-    wr_u32(&w, 0);
-    memset(buf + w.off, 0, MSG_MAC_LEN);
-    w.off += MSG_MAC_LEN;
+    write_header(&w, &m->hdr, key != NULL ? (uint16_t)(flags | MSG_HDR_MAC) : flags,
+                 (uint32_t)body_len);
     encode_body(&w, m);
     ORDO_ASSERT(w.off == len);
     if (key != NULL) {
@@ -641,6 +685,9 @@ int wire_peek_header(const uint8_t *buf, size_t len, struct msg_header *hdr)
     }
     if (msg_type_is_peer(hdr->type) &&
         (!(hdr->flags & MSG_HDR_MAC) || hdr->sender == MSG_NODE_NONE)) {
+        return ORDO_EMALFORMED;
+    }
+    if (type_is_multi(hdr->type) && (hdr->flags & MSG_HDR_MAC)) {
         return ORDO_EMALFORMED;
     }
     /* Without the flag the MAC field must be zero, so every accepted message has exactly
@@ -857,6 +904,9 @@ static int decode_body(struct wire_rd *r, struct msg *m, struct msg_entry *entri
     case MSG_CLIENT_REPLY:
     case MSG_REDIRECT:
         return decode_client(r, m);
+    case MSG_CLIENT_MULTI_REQUEST:
+    case MSG_CLIENT_MULTI_REPLY:
+        return decode_multi(r, &m->u.multi);
     case MSG_APPEND_ENTRIES:
         return decode_append(r, &m->u.append, entries, entries_cap);
     case MSG_INSTALL_SNAPSHOT:
@@ -878,8 +928,9 @@ static int decode_body(struct wire_rd *r, struct msg *m, struct msg_entry *entri
     return 0;
 }
 
-int wire_decode(const uint8_t *buf, size_t len, struct msg *out, struct msg_entry *entries,
-                uint32_t entries_cap)
+/* One message; a multi frame's items are not looked at (multi_check does that). */
+static int decode_one(const uint8_t *buf, size_t len, struct msg *out, struct msg_entry *entries,
+                      uint32_t entries_cap)
 {
     memset(out, 0, sizeof(*out));
     int rc = wire_peek_header(buf, len, &out->hdr);
@@ -897,6 +948,202 @@ int wire_decode(const uint8_t *buf, size_t len, struct msg *out, struct msg_entr
     }
     /* The same rules the encoder enforces, so every accepted message re-encodes. */
     return body_valid(out) ? 0 : ORDO_EMALFORMED;
+}
+
+/* ---- multi-message frames ------------------------------------------------------------- */
+
+static int decode_multi(struct wire_rd *r, struct msg_multi *mm)
+{
+    if (rd_need(r, WIRE_MULTI_PREFIX_LEN) < 0) {
+        return ORDO_ETRUNCATED;
+    }
+    mm->version = rd_u8(r);
+    mm->n = rd_u8(r);
+    if (rd_u16(r) != 0) {
+        return ORDO_EMALFORMED;
+    }
+    mm->items_len = (uint32_t)(r->len - r->off);
+    mm->items = rd_ptr(r, mm->items_len);
+    return 0;
+}
+
+void wire_multi_iter_init(struct wire_multi_iter *it, const struct msg *m)
+{
+    it->p = m->u.multi.items;
+    it->len = m->u.multi.items_len;
+    it->off = 0;
+    it->type = m->hdr.type;
+    it->cluster_id = m->hdr.cluster_id;
+    it->sender = m->hdr.sender;
+}
+
+int wire_multi_next(struct wire_multi_iter *it, struct msg *item, const uint8_t **raw,
+                    size_t *raw_len)
+{
+    if (it->off == it->len) {
+        return 0;
+    }
+    struct wire_rd r = {it->p, it->len, it->off};
+    if (rd_need(&r, WIRE_MULTI_ITEM_HDR_LEN) < 0) {
+        return ORDO_ETRUNCATED;
+    }
+    uint16_t n = rd_u16(&r);
+    if (rd_need(&r, n) < 0) {
+        return ORDO_ETRUNCATED;
+    }
+    const uint8_t *p = rd_ptr(&r, n);
+    struct msg_header hdr;
+    /* Type first: decode_one must never see a nested multi frame (no recursion). */
+    int rc = wire_peek_header(p, n, &hdr);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!multi_item_allowed(it->type, hdr.type)) {
+        return ORDO_EMALFORMED;
+    }
+    rc = decode_one(p, n, item, NULL, 0);
+    if (rc < 0) {
+        return rc;
+    }
+    if (item->hdr.cluster_id != it->cluster_id || item->hdr.sender != it->sender) {
+        return ORDO_EMALFORMED;
+    }
+    it->off = (uint32_t)r.off;
+    *raw = p;
+    *raw_len = n;
+    return 1;
+}
+
+/* Every item of a decoded (or to be encoded) multi message, as wire_decode documents. */
+static int multi_check(const struct msg *m)
+{
+    const struct msg_multi *mm = &m->u.multi;
+    if (mm->version != WIRE_MULTI_VERSION) {
+        return ORDO_EVERSION;
+    }
+    if (mm->n > MSG_MULTI_MAX) {
+        return ORDO_ETOOBIG;
+    }
+    if (mm->n == 0 || (mm->items_len > 0 && mm->items == NULL)) {
+        return ORDO_EMALFORMED;
+    }
+    struct wire_multi_iter it;
+    wire_multi_iter_init(&it, m);
+    for (uint32_t i = 0; i < mm->n; i++) {
+        struct msg item;
+        const uint8_t *raw;
+        size_t raw_len;
+        int rc = wire_multi_next(&it, &item, &raw, &raw_len);
+        if (rc <= 0) {
+            return rc == 0 ? ORDO_ETRUNCATED : rc;
+        }
+    }
+    return it.off == it.len ? 0 : ORDO_EMALFORMED;
+}
+
+int wire_decode(const uint8_t *buf, size_t len, struct msg *out, struct msg_entry *entries,
+                uint32_t entries_cap)
+{
+    int rc = decode_one(buf, len, out, entries, entries_cap);
+    if (rc == 0 && type_is_multi(out->hdr.type)) {
+        rc = multi_check(out);
+    }
+    return rc;
+}
+
+int wire_multi_start(struct wire_multi_wr *w, uint8_t type, uint32_t cluster_id, uint32_t sender,
+                     uint8_t *buf, size_t cap)
+{
+    if (!type_is_multi(type)) {
+        return -EINVAL;
+    }
+    if (cap < WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN) {
+        return ORDO_ENOSPACE;
+    }
+    w->buf = buf;
+    w->cap = cap < WIRE_MSG_LEN_MAX ? cap : WIRE_MSG_LEN_MAX;
+    w->n = 0;
+    w->type = type;
+    w->cluster_id = cluster_id;
+    w->sender = sender;
+    struct msg_header h = {.type = type, .cluster_id = cluster_id, .sender = sender};
+    struct wire_wr wr = {buf, 0};
+    write_header(&wr, &h, 0, 0);
+    wr_u8(&wr, WIRE_MULTI_VERSION);
+    wr_u8(&wr, 0);
+    wr_u16(&wr, 0);
+    w->len = wr.off;
+    return 0;
+}
+
+/* Room for one more item of len bytes: 0, ORDO_ETOOBIG or ORDO_ENOSPACE. */
+static int multi_room(const struct wire_multi_wr *w, size_t len)
+{
+    if (w->n >= MSG_MULTI_MAX) {
+        return ORDO_ETOOBIG;
+    }
+    if (len > UINT16_MAX || w->cap - w->len < WIRE_MULTI_ITEM_HDR_LEN + len) {
+        return ORDO_ENOSPACE;
+    }
+    return 0;
+}
+
+int wire_multi_add(struct wire_multi_wr *w, const uint8_t *item, size_t len)
+{
+    struct msg_header h;
+    if (wire_peek_header(item, len, &h) < 0 || !multi_item_allowed(w->type, h.type) ||
+        h.cluster_id != w->cluster_id || h.sender != w->sender) {
+        return -EINVAL;
+    }
+    int rc = multi_room(w, len);
+    if (rc < 0) {
+        return rc;
+    }
+    /* The item may already sit in buf (a reply frame turned into a multi frame). */
+    memmove(w->buf + w->len + WIRE_MULTI_ITEM_HDR_LEN, item, len);
+    struct wire_wr wr = {w->buf, w->len};
+    wr_u16(&wr, (uint16_t)len);
+    w->len += WIRE_MULTI_ITEM_HDR_LEN + len;
+    w->n++;
+    return 0;
+}
+
+int wire_multi_add_msg(struct wire_multi_wr *w, const struct msg *m, const struct wire_key *key)
+{
+    if (!multi_item_allowed(w->type, m->hdr.type)) {
+        return -EINVAL;
+    }
+    int rc = multi_room(w, 0);
+    if (rc < 0) {
+        return rc;
+    }
+    struct msg copy = *m;
+    copy.hdr.cluster_id = w->cluster_id;
+    copy.hdr.sender = w->sender;
+    size_t off = w->len + WIRE_MULTI_ITEM_HDR_LEN;
+    rc = wire_encode(&copy, key, w->buf + off, w->cap - off);
+    if (rc < 0) {
+        return rc;
+    }
+    if ((size_t)rc > UINT16_MAX) {
+        return ORDO_ENOSPACE;
+    }
+    struct wire_wr wr = {w->buf, w->len};
+    wr_u16(&wr, (uint16_t)rc);
+    w->len = off + (size_t)rc;
+    w->n++;
+    return 0;
+}
+
+int wire_multi_finish(struct wire_multi_wr *w)
+{
+    if (w->n == 0) {
+        return -EINVAL;
+    }
+    struct wire_wr wr = {w->buf, 16};
+    wr_u32(&wr, (uint32_t)(w->len - WIRE_HDR_LEN));
+    w->buf[WIRE_HDR_LEN + 1] = (uint8_t)w->n;
+    return (int)w->len;
 }
 
 int wire_check_cluster(const uint8_t *buf, size_t len, uint32_t cluster_id)

@@ -100,6 +100,72 @@ ORDO_API int wire_config_encode(const struct msg_config *c, uint8_t *buf, size_t
  * (bad id or role, duplicate id, trailing bytes). */
 ORDO_API int wire_config_decode(const uint8_t *buf, size_t len, struct msg_config *out);
 
+/* Multi-message frames (MSG_CLIENT_MULTI_REQUEST, MSG_CLIENT_MULTI_REPLY; docs/protocol.md).
+ * Body: version u8 (WIRE_MULTI_VERSION), count u8 (1..MSG_MULTI_MAX), reserved u16 (0), then
+ * count items, each a u16 length and one complete encoded client message: requests in a
+ * multi-request; replies and redirects in a multi-reply. Every item has the outer header's
+ * cluster id and sender and its own MAC (or none); the outer header never has a MAC.
+ * wire_decode accepts a multi frame only if every item decodes (same rules as alone):
+ *   ORDO_EVERSION    body version other than WIRE_MULTI_VERSION;
+ *   ORDO_ETOOBIG     count over MSG_MULTI_MAX;
+ *   ORDO_ETRUNCATED  an item length or an item running past the body;
+ *   ORDO_EMALFORMED  count 0, reserved != 0, MSG_HDR_MAC on the outer header, an item of
+ *                    the wrong type (another multi, a peer message), with another cluster
+ *                    id or sender, bytes after the last item;
+ *   or the item's own decode error. */
+#define WIRE_MULTI_VERSION 1u
+#define WIRE_MULTI_PREFIX_LEN 4u   /* version, count, reserved */
+#define WIRE_MULTI_ITEM_HDR_LEN 2u /* u16 length before each item */
+
+/* Walks the items of a multi message accepted by wire_decode. Borrows its frame. */
+struct wire_multi_iter {
+    const uint8_t *p;
+    uint32_t len;
+    uint32_t off;
+    uint8_t type; /* the outer type, cluster id and sender every item must match */
+    uint32_t cluster_id;
+    uint32_t sender;
+};
+
+ORDO_API void wire_multi_iter_init(struct wire_multi_iter *it, const struct msg *m);
+
+/* Decodes the next item into *item (pointers borrow the frame) and gives its bytes
+ * (*raw, *raw_len: pass them to wire_verify for its MAC). Returns 1, 0 after the last
+ * item, or an item's decode error (never for a frame wire_decode accepted). */
+ORDO_API int wire_multi_next(struct wire_multi_iter *it, struct msg *item, const uint8_t **raw,
+                             size_t *raw_len);
+
+/* Builds a multi frame in place: start, add items, finish. Borrows buf until finish. */
+struct wire_multi_wr {
+    uint8_t *buf;
+    size_t cap; /* at most WIRE_MSG_LEN_MAX */
+    size_t len;
+    uint32_t n;
+    uint8_t type;
+    uint32_t cluster_id;
+    uint32_t sender;
+};
+
+/* Starts an empty frame of type (MSG_CLIENT_MULTI_*) in buf (cap bytes).
+ * Returns 0, -EINVAL (not a multi type) or ORDO_ENOSPACE (cap below header and prefix). */
+ORDO_API int wire_multi_start(struct wire_multi_wr *w, uint8_t type, uint32_t cluster_id,
+                              uint32_t sender, uint8_t *buf, size_t cap);
+
+/* Appends one complete encoded client message (len bytes; it may lie inside buf, it is
+ * moved). Checks its header only: type allowed in this frame, same cluster id and sender.
+ * Returns 0, -EINVAL (bad item; frame unchanged), ORDO_ETOOBIG (MSG_MULTI_MAX items
+ * already) or ORDO_ENOSPACE (does not fit: finish this frame, start another). */
+ORDO_API int wire_multi_add(struct wire_multi_wr *w, const uint8_t *item, size_t len);
+
+/* Encodes m (its hdr.type an item type of this frame; cluster id and sender are taken from
+ * the frame) as the next item, with a MAC under key when key != NULL. Returns 0, a
+ * wire_encode error, ORDO_ETOOBIG or ORDO_ENOSPACE (frame unchanged). */
+ORDO_API int wire_multi_add_msg(struct wire_multi_wr *w, const struct msg *m,
+                                const struct wire_key *key);
+
+/* Writes count and body length. Returns the frame length, or -EINVAL with no item. */
+ORDO_API int wire_multi_finish(struct wire_multi_wr *w);
+
 /* Drop counters by reason, so drivers can count every rejected frame (one owner lcore;
  * plain increments). */
 struct wire_counters {

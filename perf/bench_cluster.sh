@@ -20,6 +20,10 @@
 #   EXTRA        more config overrides "section|key|value;..."
 #   PLOT         output picture (docs/bench_cluster.svg; "" for none)
 #   SKIP_SINGLE=1 skips the single-replica runs (ratios then show "-")
+#   COALESCE     ordo-load --coalesce values, each run in turn at every point ("1": none;
+#                e.g. "1 16" adds coalesced rows and the ratio coalesced / not, same run)
+#   REPEAT       runs of every (setup, outstanding, coalesce) point, interleaved (1); the
+#                table shows each run's ops/s and the median run's figures
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 VL_BUILD=$(cd "${1:-$HERE/../build}" && pwd)
@@ -32,6 +36,8 @@ VALUE_SIZE=${VALUE_SIZE:-64}
 KEYS=${KEYS:-10000}
 READ_RATIO=${READ_RATIO:-0}
 IDLE=${IDLE:-}
+COALESCE=${COALESCE:-1}
+REPEAT=${REPEAT:-1}
 PLOT=${PLOT-$HERE/../docs/bench_cluster.svg}
 case "$PMD" in
 af_xdp) PEER_MTU=${PEER_MTU:-3000} ;;
@@ -82,9 +88,15 @@ fix_eal() {
         "$1" || vl_die "cannot edit $1"
 }
 
-# load_run SERVER_INDEX OUTSTANDING JSON: one closed-loop ordo-load run of SECS seconds.
+# label BASE COALESCE: the results label of a run ("+cK" marks --coalesce K).
+label() {
+    if [ "$2" = 1 ]; then echo "$1"; else echo "$1+c$2"; fi
+}
+
+# load_run SERVER_INDEX OUTSTANDING JSON [COALESCE]: one closed-loop ordo-load run of SECS
+# seconds.
 load_run() {
-    local i=$1 n=$2 json=$3 vdev
+    local i=$1 n=$2 json=$3 co=${4:-1} vdev
     case "$PMD" in
     af_xdp) vdev="net_af_xdp0,iface=on2-c0,start_queue=0,queue_count=1,busy_budget=0" ;;
     *) vdev="net_af_packet0,iface=on2-c0,qpairs=1" ;;
@@ -94,7 +106,7 @@ load_run() {
     # shellcheck disable=SC2046 # the EAL memory arguments are several words
     vl_client timeout $((SECS + 30)) "$VL_BUILD/apps/ordo-load" \
         --server "$(vl_ip_replica "$i"):$(vl_port_replica "$i")" --ip "$LOAD_IP" --quiet \
-        --client-id $((RUN * 10000)) --outstanding "$n" --duration "$SECS" \
+        --client-id $((RUN * 10000)) --outstanding "$n" --duration "$SECS" --coalesce "$co" \
         --read-ratio "$READ_RATIO" --keys "$KEYS" --value-size "$VALUE_SIZE" \
         --timeout-ms 1000 --retries 20 --json "$json" -- --no-pci "--vdev=$vdev" \
         "--file-prefix=${VL_NS_PREFIX}-${VL_TAG}-load" $(vl_eal_mem_args) \
@@ -151,9 +163,15 @@ run_single() {
     fix_eal "$VL_CLUSTER_CONFIG"
     vl_start_ordo 1 "$PMD"
     VL_CLUSTER_CONFIG=
+    local r c
     for n in $OUTSTANDING; do
-        load_run 1 "$n" "$VL_TMP/run.json"
-        record single - "$n" "$VL_TMP/run.json"
+        for ((r = 0; r < REPEAT; r++)); do
+            for c in $COALESCE; do
+                load_run 1 "$n" "$VL_TMP/run.json" "$c"
+                record single "$(label - "$c")" "$n" "$VL_TMP/run.json"
+                echo "bench_cluster: single outstanding=$n $(tail -n 1 "$RES")" >&2
+            done
+        done
     done
     vl_stop ordo-r1
 }
@@ -186,15 +204,20 @@ run_cluster() {
         vl_wait_log "ordo-r$i" "$VL_READY_PATTERN" "$VL_READY_TIMEOUT_S"
     done
     L=$(vl_wait_leader 30)
+    local r co
     for n in $OUTSTANDING; do
-        read -r b0 c0 <<<"$(batch_stats "$L")"
-        load_run "$L" "$n" "$VL_TMP/run.json"
-        read -r b1 c1 <<<"$(batch_stats "$L")"
-        per=$(python3 -c 'import sys; b=int(sys.argv[2] or 0)-int(sys.argv[1] or 0);
+        for ((r = 0; r < REPEAT; r++)); do
+            for co in $COALESCE; do
+                read -r b0 c0 <<<"$(batch_stats "$L")"
+                load_run "$L" "$n" "$VL_TMP/run.json" "$co"
+                read -r b1 c1 <<<"$(batch_stats "$L")"
+                per=$(python3 -c 'import sys; b=int(sys.argv[2] or 0)-int(sys.argv[1] or 0);
 c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 else "-")' \
-            "${b0:-0}" "${b1:-0}" "${c0:-0}" "${c1:-0}")
-        record cluster "$spec" "$n" "$VL_TMP/run.json" "$per"
-        echo "bench_cluster: batch=$spec outstanding=$n $(tail -n 1 "$RES")" >&2
+                    "${b0:-0}" "${b1:-0}" "${c0:-0}" "${c1:-0}")
+                record cluster "$(label "$spec" "$co")" "$n" "$VL_TMP/run.json" "$per"
+                echo "bench_cluster: batch=$spec outstanding=$n $(tail -n 1 "$RES")" >&2
+            done
+        done
     done
     for ((i = 1; i <= 3; i++)); do
         vl_replica_stop "$i"
@@ -203,6 +226,7 @@ c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 els
 
 echo "bench_cluster: pmd=$PMD peer_mtu=$PEER_MTU outstanding='$OUTSTANDING'" \
     "batches='$BATCHES' secs=$SECS value_size=$VALUE_SIZE read_ratio=$READ_RATIO" \
+    "coalesce='$COALESCE' repeat=$REPEAT" \
     "idle=${IDLE:-template} eal_mem='$(vl_eal_mem_args)' host=$(nproc)cpu $(uname -r)" \
     "loadavg=$(cut -d' ' -f1 /proc/loadavg) commit=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo ?)"
 set_mtu

@@ -48,6 +48,9 @@ static const char *const net_stats_names[NET_CTR_COUNT] = {
     [NET_CTR_FAULT_REORDERS] = "fault_reorders",
     [NET_CTR_FAULT_DELAYED] = "fault_delayed",
     [NET_CTR_FAULT_OVERFLOW] = "fault_overflow",
+    [NET_CTR_MULTI_REQUESTS] = "multi_requests",
+    [NET_CTR_MULTI_REJECTED] = "multi_rejected",
+    [NET_CTR_MULTI_REPLIES] = "multi_replies",
 };
 
 uint64_t net_stats_get(enum net_ctr c)

@@ -44,6 +44,9 @@ enum net_ctr {
     NET_CTR_FAULT_REORDERS, /* net_fault: frames swapped with the next one */
     NET_CTR_FAULT_DELAYED,  /* net_fault: frames held for delay_us */
     NET_CTR_FAULT_OVERFLOW, /* net_fault: hold queue full, frame freed */
+    NET_CTR_MULTI_REQUESTS, /* multi-request frames accepted (their items count in requests) */
+    NET_CTR_MULTI_REJECTED, /* multi-request frames dropped whole (malformed_* has the reason) */
+    NET_CTR_MULTI_REPLIES,  /* multi-reply frames sent (replies packed for one client) */
     NET_CTR_COUNT,
 };
 

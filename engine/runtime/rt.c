@@ -10,6 +10,7 @@
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_random.h>
 
 #include "engine/mem.h"
@@ -171,6 +172,15 @@ static int rt_make_rings(struct rt *rt, struct ordo_errmsg *e)
     return 0;
 }
 
+/* The mbuf flag marking replies the TX stage may pack (rt.h). Registering the same name
+ * again returns the same bit; without a free bit replies simply go out one per frame. */
+static void rt_multi_flag_init(struct rt *rt)
+{
+    static const struct rte_mbuf_dynflag desc = {.name = "ordo_multi_reply"};
+    int bit = rte_mbuf_dynflag_register(&desc);
+    rt->multi_flag = bit >= 0 ? 1ull << bit : 0;
+}
+
 static int rt_make_state(struct rt *rt, struct ordo_errmsg *e)
 {
     /* A single replica keeps nothing across a restart: a fresh salt per start keeps the
@@ -215,6 +225,7 @@ int rt_init(struct rt *rt, const struct conf *conf, uint32_t node_id, struct sm 
         rc = rt_make_state(rt, e);
     }
     if (rc == 0) {
+        rt_multi_flag_init(rt);
         rc = rt_make_rings(rt, e);
     }
     if (rc == 0) {

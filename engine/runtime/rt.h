@@ -20,6 +20,8 @@
 #include "engine/wire.h"
 
 #define RT_BURST_MAX 512
+/* Largest multi-reply frame: a standard Ethernet frame, so any client port takes it. */
+#define RT_MULTI_FRAME_MAX 1514u
 
 enum rt_stage {
     RT_STAGE_RX = 0,    /* port RX -> parse, check, ARP/ICMP, request ring */
@@ -62,6 +64,9 @@ struct rt {
     uint16_t tx_burst;
     unsigned rx_csum_flags; /* FRAME_SKIP_* the port's RX offload allows */
     bool tx_csum_hw;
+    /* mbuf dynamic flag on replies to requests that came in multi-request frames: the TX
+     * stage packs those for one address into a multi-reply. 0: never packed. */
+    uint64_t multi_flag;
     uint32_t stage_lcore[RT_STAGES];
     uint32_t lcores_n;
     struct rt_lcore lcores[RT_STAGES]; /* one per distinct stage lcore */
@@ -81,6 +86,7 @@ struct rt_meta {
     uint16_t payload_off; /* RT_META_PEER: the Ordo message's offset and length in the mbuf */
     uint32_t payload_len;
     uint8_t has_key; /* the request carried a client MAC: the reply carries one with key */
+    uint8_t multi;   /* it came in a multi-request frame: its reply may be packed (rt_stage_tx) */
     struct frame_udp_addr reply_addr;
     struct msg_client_request req;
     struct wire_key key;

@@ -72,7 +72,7 @@ int rt_batch_add(uint8_t *buf, size_t cap, uint32_t *len, const struct rt_batch_
     memcpy(p, c->dst_mac, 6);
     memcpy(p + 6, &c->dst_ip, 4);
     rt_put16(p + 10, c->dst_port);
-    p[12] = c->has_key;
+    p[12] = (uint8_t)((c->has_key & 1u) | (uint8_t)((c->multi & 1u) << 1));
     rt_put64(p + 13, c->req.client_id);
     rt_put64(p + 21, c->req.request_no);
     rt_put16(p + 29, c->req.flags);
@@ -109,14 +109,15 @@ int rt_batch_next(struct rt_batch_iter *it, struct rt_batch_cmd *c)
     }
     const uint8_t *p = it->buf + it->off;
     uint32_t args_len = rt_get32(p + 32);
-    if (it->len - it->off - RT_BATCH_CMD_FIXED < args_len || p[12] > 1) {
+    if (it->len - it->off - RT_BATCH_CMD_FIXED < args_len || p[12] > 3) {
         return ORDO_EMALFORMED;
     }
     memset(c, 0, sizeof(*c));
     memcpy(c->dst_mac, p, 6);
     memcpy(&c->dst_ip, p + 6, 4);
     c->dst_port = rt_get16(p + 10);
-    c->has_key = p[12];
+    c->has_key = p[12] & 1u;
+    c->multi = (uint8_t)(p[12] >> 1);
     c->req.client_id = rt_get64(p + 13);
     c->req.request_no = rt_get64(p + 21);
     c->req.flags = rt_get16(p + 29);

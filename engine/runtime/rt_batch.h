@@ -11,7 +11,9 @@
 
 /* Layout: u16 count, then count commands, each:
  *   dst_mac[6] dst_ip[4] (network order) u16 dst_port  -- where the reply goes
- *   u8 has_key (1: the request carried a client MAC; the reply is MAC'd with its key)
+ *   u8 reply flags: bit 0 has_key (the request carried a client MAC; the reply is MAC'd
+ *      with its key), bit 1 multi (it came in a multi-request frame: its reply may be packed
+ *      into a multi-reply); other bits 0. Older entries only ever have bit 0.
  *   u64 client_id u64 request_no u16 flags u8 op u32 args_len, args_len bytes of args. */
 #define RT_BATCH_HDR_LEN 2u
 #define RT_BATCH_CMD_FIXED 36u
@@ -19,9 +21,10 @@
 
 struct rt_batch_cmd {
     uint8_t dst_mac[6];
-    uint32_t dst_ip;   /* network byte order */
-    uint16_t dst_port; /* host byte order */
-    uint8_t has_key;
+    uint32_t dst_ip;               /* network byte order */
+    uint16_t dst_port;             /* host byte order */
+    uint8_t has_key;               /* 0 or 1 */
+    uint8_t multi;                 /* 0 or 1 */
     struct msg_client_request req; /* req.args borrows the batch bytes when decoded */
 };
 

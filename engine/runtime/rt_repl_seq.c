@@ -79,6 +79,7 @@ static bool rt_repl_seq_add(struct rt_repl *rp, struct rte_mbuf *m)
     c.dst_ip = meta->reply_addr.dst_ip;
     c.dst_port = meta->reply_addr.dst_port;
     c.has_key = meta->has_key;
+    c.multi = meta->multi;
     c.req = meta->req;
     if (RT_BATCH_HDR_LEN + rt_batch_cmd_len(&c) > rp->batch_cap) {
         return false; /* the core answers TOO_LARGE */

@@ -191,6 +191,7 @@ static void rt_repl_reply(struct rt_repl *rp, const struct rt_batch_cmd *c,
     }
     struct rt_meta *meta = rt_repl_meta(m);
     meta->has_key = 0;
+    meta->multi = c->multi;
     if (c->has_key) {
         const uint8_t *key = conf_client_key(rt->conf, c->req.client_id);
         if (key != NULL) {
@@ -618,6 +619,7 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
     c.dst_ip = meta->reply_addr.dst_ip;
     c.dst_port = meta->reply_addr.dst_port;
     c.has_key = meta->has_key;
+    c.multi = meta->multi;
     c.req = meta->req;
     if (RT_BATCH_HDR_LEN + rt_batch_cmd_len(&c) > rp->batch_cap) {
         struct msg_client_reply reply = {.client_id = c.req.client_id,

@@ -44,6 +44,33 @@ static void fuzz_frame_replies(const uint8_t *data, size_t size, const struct fr
     }
 }
 
+/* Every item of an accepted multi frame decodes alone to the same message, its MAC check
+ * runs, and the walk ends after exactly the counted items. */
+static void fuzz_multi_items(const struct msg *m, const struct wire_key *key)
+{
+    struct wire_multi_iter it;
+    struct msg item;
+    struct msg alone;
+    const uint8_t *raw;
+    size_t raw_len;
+    uint32_t n = 0;
+    wire_multi_iter_init(&it, m);
+    int rc;
+    while ((rc = wire_multi_next(&it, &item, &raw, &raw_len)) == 1) {
+        n++;
+        (void)wire_verify(raw, raw_len, key);
+        if (wire_decode(raw, raw_len, &alone, NULL, 0) != 0) {
+            fuzz_fail("an item of an accepted multi frame does not decode alone");
+        }
+        if (item.hdr.type != alone.hdr.type || item.hdr.cluster_id != m->hdr.cluster_id) {
+            fuzz_fail("a multi item differs from its decoding alone");
+        }
+    }
+    if (rc != 0 || n != m->u.multi.n) {
+        fuzz_fail("accepted multi frame: item walk disagrees with its count");
+    }
+}
+
 static void fuzz_message(const uint8_t *buf, size_t len, const struct wire_key *key)
 {
     static struct msg_entry entries[MSG_ENTRIES_MAX];
@@ -58,6 +85,9 @@ static void fuzz_message(const uint8_t *buf, size_t len, const struct wire_key *
     (void)wire_verify(buf, len, key);
     if (wire_decode(buf, len, &m, entries, MSG_ENTRIES_MAX) != 0) {
         return;
+    }
+    if (m.hdr.type == MSG_CLIENT_MULTI_REQUEST || m.hdr.type == MSG_CLIENT_MULTI_REPLY) {
+        fuzz_multi_items(&m, key);
     }
     const struct wire_key *k = (m.hdr.flags & MSG_HDR_MAC) ? key : NULL;
     int n = wire_encode(&m, k, again, sizeof(again));

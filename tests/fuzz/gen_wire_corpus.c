@@ -73,6 +73,35 @@ static int gen_messages(const char *dir, const struct wire_key *key)
     return 0;
 }
 
+/* Multi-request and multi-reply frames of 1, 3 and 16 items, bare and inside a frame. */
+static int gen_multi(const char *dir)
+{
+    static const uint32_t counts[] = {1, 3, 16};
+    static const uint8_t types[] = {MSG_CLIENT_MULTI_REQUEST, MSG_CLIENT_MULTI_REPLY};
+    char name[64];
+    for (size_t t = 0; t < sizeof(types); t++) {
+        for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+            int n = wire_sample_multi(types[t], counts[c], gen_msg, sizeof(gen_msg));
+            int f = n < 0 ? n
+                          : frame_build_udp(gen_frame, sizeof(gen_frame), &gen_addr, gen_msg,
+                                            (size_t)n, 0);
+            if (f < 0) {
+                fprintf(stderr, "gen_wire_corpus: multi %u: %s\n", types[t], ordo_strerror(f));
+                return -1;
+            }
+            snprintf(name, sizeof(name), "frame-t%02u-n%u", types[t], counts[c]);
+            if (write_file(dir, name, gen_frame, (size_t)f) < 0) {
+                return -1;
+            }
+            snprintf(name, sizeof(name), "msg-t%02u-n%u", types[t], counts[c]);
+            if (write_file(dir, name, gen_msg, (size_t)n) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int gen_other_frames(const char *dir)
 {
     uint8_t probe[30];
@@ -148,7 +177,8 @@ int main(int argc, char **argv)
     }
     struct wire_key key;
     wire_sample_key(&key, 1);
-    if (gen_messages(argv[1], &key) < 0 || gen_other_frames(argv[1]) < 0) {
+    if (gen_messages(argv[1], &key) < 0 || gen_other_frames(argv[1]) < 0 ||
+        gen_multi(argv[1]) < 0) {
         return 1;
     }
     return 0;

@@ -831,3 +831,185 @@ Test(rt, static_peer_mac_known_without_arp)
     struct rte_mbuf *out[2];
     cr_assert_eq(pump(out, 2), 0);
 }
+
+/* ---- multi-request frames: split into requests, answers packed per client address ---- */
+
+/* A multi-request frame from 198.18.0.1 holding reqs[0..n), item i MAC'd under keys[i]. */
+static struct rte_mbuf *mk_multi(const struct msg_client_request *reqs,
+                                 const struct wire_key *const *keys, uint32_t n)
+{
+    struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt.port.pool);
+    cr_assert(mb != NULL);
+    uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
+    size_t cap = RTE_MIN(rte_pktmbuf_tailroom(mb), (size_t)1514);
+    struct wire_multi_wr w;
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_MULTI_REQUEST, T_CLUSTER, 0,
+                                  buf + FRAME_UDP_PAYLOAD_OFF, cap - FRAME_UDP_PAYLOAD_OFF),
+                 0);
+    for (uint32_t i = 0; i < n; i++) {
+        struct msg m;
+        memset(&m, 0, sizeof(m));
+        m.hdr.type = MSG_CLIENT_REQUEST;
+        m.u.request = reqs[i];
+        cr_assert_eq(wire_multi_add_msg(&w, &m, keys != NULL ? keys[i] : NULL), 0);
+    }
+    int len = wire_multi_finish(&w);
+    struct frame_udp_addr a;
+    client_addr(&a, ip4(198, 18, 0, 1), T_PORT);
+    len = frame_build_udp(buf, cap, &a, buf + FRAME_UDP_PAYLOAD_OFF, (size_t)len, 0);
+    cr_assert_gt(len, 0);
+    cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
+    return mb;
+}
+
+/* Decodes the one multi-reply in mb into its n items (pointers borrow mb). */
+static uint32_t parse_multi(struct rte_mbuf *mb, struct msg *items, const uint8_t **raw,
+                            size_t *raw_len, uint32_t max)
+{
+    struct frame_info fi;
+    struct msg m;
+    int k = frame_parse(rte_pktmbuf_mtod(mb, const uint8_t *), mb->data_len, 0, &fi);
+    cr_assert_eq(k, FRAME_KIND_UDP);
+    cr_assert_eq(fi.dst_port, T_CLIENT_PORT);
+    cr_assert_eq(wire_decode(fi.payload, fi.payload_len, &m, NULL, 0), 0);
+    cr_assert_eq(m.hdr.type, MSG_CLIENT_MULTI_REPLY);
+    struct wire_multi_iter it;
+    wire_multi_iter_init(&it, &m);
+    uint32_t n = 0;
+    while (n < max && wire_multi_next(&it, &items[n], &raw[n], &raw_len[n]) == 1) {
+        n++;
+    }
+    cr_assert_eq(n, m.u.multi.n);
+    return n;
+}
+
+Test(rt, multi_request_split_applied_and_answered_in_one_multi_reply)
+{
+    uint64_t id[3] = {reg(), reg(), reg()};
+    uint8_t args[3][64];
+    struct msg_client_request reqs[4];
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[8] = {'k', (char)('0' + i), 0};
+        int n = sm_kv_encode_put(args[i], sizeof(args[i]), k, 2, "value", 5);
+        reqs[i] = (struct msg_client_request){id[i], 1, 0, SM_KV_OP_PUT, (uint32_t)n, args[i]};
+    }
+    uint8_t get[32];
+    int gn = sm_kv_encode_get(get, sizeof(get), "k2", 2);
+    reqs[3] = (struct msg_client_request){id[0], 2, 0, SM_KV_OP_GET, (uint32_t)gn, get};
+    inject(mk_multi(reqs, NULL, 4));
+    struct rte_mbuf *out[8];
+    cr_assert_eq(pump(out, 8), 1, "four answers for one address leave as one frame");
+    struct msg items[8];
+    const uint8_t *raw[8];
+    size_t raw_len[8];
+    cr_assert_eq(parse_multi(out[0], items, raw, raw_len, 8), 4);
+    for (uint32_t i = 0; i < 4; i++) {
+        cr_assert_eq(items[i].hdr.type, MSG_CLIENT_REPLY);
+        cr_assert_eq(items[i].u.reply.status, MSG_STATUS_OK, "item %u", i);
+        cr_assert_eq(items[i].u.reply.client_id, reqs[i].client_id);
+        cr_assert_eq(items[i].u.reply.request_no, reqs[i].request_no);
+    }
+    cr_assert_eq(items[3].u.reply.result_len, 5);
+    cr_assert_eq(memcmp(items[3].u.reply.result, "value", 5), 0);
+    cr_assert_eq(sm_kv_count(g_sm), 3);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 4);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REQUESTS), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REPLIES), 1);
+    free_all(out, 1);
+}
+
+Test(rt, single_requests_keep_single_replies)
+{
+    uint64_t id = reg();
+    for (unsigned i = 1; i <= 3; i++) {
+        inject(mk_put(id, i, "k", "v"));
+    }
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        struct frame_info fi;
+        struct msg m;
+        parse_reply(out[i], &fi, &m); /* asserts a plain CLIENT_REPLY */
+    }
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REPLIES), 0);
+    free_all(out, 3);
+}
+
+Test(rt, multi_items_authenticated_one_by_one)
+{
+    struct wire_key good;
+    struct wire_key bad;
+    memset(good.bytes, 0x42, sizeof(good.bytes));
+    memset(bad.bytes, 0x43, sizeof(bad.bytes));
+    struct msg_client_request reqs[3] = {
+        {T_KEYED_CLIENT, 1, MSG_REQ_REGISTER, MSG_OP_NOOP, 0, NULL},
+        {T_KEYED_CLIENT, 2, 0, MSG_OP_NOOP, 0, NULL}, /* wrong key: dropped alone */
+        {0x77, 1, MSG_REQ_NO_SESSION, MSG_OP_NOOP, 0, NULL},
+    };
+    const struct wire_key *keys[3] = {&good, &bad, NULL};
+    inject(mk_multi(reqs, keys, 3));
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 1);
+    struct msg items[4];
+    const uint8_t *raw[4];
+    size_t raw_len[4];
+    cr_assert_eq(parse_multi(out[0], items, raw, raw_len, 4), 2);
+    cr_assert_eq(items[0].u.reply.client_id, T_KEYED_CLIENT);
+    cr_assert_eq(items[0].u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(wire_verify(raw[0], raw_len[0], &good), 0, "a keyed item's reply has its MAC");
+    cr_assert_eq(items[1].u.reply.client_id, 0x77);
+    cr_assert((items[1].hdr.flags & MSG_HDR_MAC) == 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MAC_FAILURES), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 2);
+    free_all(out, 1);
+}
+
+Test(rt, multi_items_of_unknown_sessions_each_get_session_expired)
+{
+    struct msg_client_request reqs[2] = {
+        {901, 1, 0, MSG_OP_NOOP, 0, NULL},
+        {902, 1, 0, MSG_OP_NOOP, 0, NULL},
+    };
+    inject(mk_multi(reqs, NULL, 2));
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 1);
+    struct msg items[4];
+    const uint8_t *raw[4];
+    size_t raw_len[4];
+    cr_assert_eq(parse_multi(out[0], items, raw, raw_len, 4), 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        cr_assert_eq(items[i].u.reply.client_id, reqs[i].client_id);
+        cr_assert_eq(items[i].u.reply.status, MSG_STATUS_SESSION_EXPIRED);
+    }
+    free_all(out, 1);
+}
+
+Test(rt, malformed_multi_frame_dropped_whole_and_counted)
+{
+    uint64_t id = reg();
+    struct msg_client_request reqs[2] = {
+        {id, 1, 0, MSG_OP_NOOP, 0, NULL},
+        {id, 2, 0, MSG_OP_NOOP, 0, NULL},
+    };
+    struct rte_mbuf *bad = mk_multi(reqs, NULL, 2);
+    /* The second item's request flags get an unknown bit (UDP checksum is then wrong too:
+     * zero it, "none"). */
+    uint8_t *f = rte_pktmbuf_mtod(bad, uint8_t *);
+    size_t item1 =
+        FRAME_UDP_PAYLOAD_OFF + WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + WIRE_HDR_LEN + 23 + 2;
+    f[item1 + WIRE_HDR_LEN + 16 + 1] = 0x80;
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 6] = 0;
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 7] = 0;
+    inject(bad);
+    inject(mk_put(id, 1, "k", "v"));
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 1, "only the single request after it is answered");
+    struct frame_info fi;
+    struct msg m;
+    parse_reply(out[0], &fi, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REJECTED), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_MALFORMED_FRAME), 1, "unknown request flag bit");
+    cr_assert_eq(sm_kv_count(g_sm), 1);
+    free_all(out, 1);
+}

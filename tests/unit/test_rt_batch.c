@@ -13,6 +13,7 @@ static struct rt_batch_cmd cmd(uint64_t client, uint64_t no, const char *args)
     c.dst_ip = 0x010012c6u;
     c.dst_port = 40000;
     c.has_key = (uint8_t)(no & 1u);
+    c.multi = (uint8_t)((no >> 1) & 1u);
     c.req.client_id = client;
     c.req.request_no = no;
     c.req.flags = 0x0001;
@@ -42,6 +43,7 @@ Test(rt_batch, round_trip_keeps_every_field_in_order)
         cr_assert_eq(got.dst_ip, want.dst_ip);
         cr_assert_eq(got.dst_port, want.dst_port);
         cr_assert_eq(got.has_key, want.has_key);
+        cr_assert_eq(got.multi, want.multi);
         cr_assert_eq(got.req.client_id, want.req.client_id);
         cr_assert_eq(got.req.request_no, want.req.request_no);
         cr_assert_eq(got.req.flags, want.req.flags);
@@ -97,7 +99,7 @@ Test(rt_batch, trailing_bytes_and_bad_flag_are_malformed)
     cr_assert_eq(rt_batch_iter_init(&it, buf, len + 1), 0);
     cr_assert_eq(rt_batch_next(&it, &got), 1);
     cr_assert_eq(rt_batch_next(&it, &got), ORDO_EMALFORMED);
-    buf[RT_BATCH_HDR_LEN + 12] = 2; /* has_key must be 0 or 1 */
+    buf[RT_BATCH_HDR_LEN + 12] = 4; /* reply flags: bits 0 (has_key) and 1 (multi) only */
     cr_assert_eq(rt_batch_iter_init(&it, buf, len), 0);
     cr_assert_eq(rt_batch_next(&it, &got), ORDO_EMALFORMED);
 }

@@ -309,3 +309,122 @@ Test(rt_repl, sealed_batch_at_a_follower_core_is_refused_busy)
     rte_pktmbuf_free(mb);
 }
 #endif
+/* A multi-request frame to replica `to` holding reqs[0..n) (docs/protocol.md 3.13). */
+static void send_multi(int to, const struct msg_client_request *reqs, uint32_t n)
+{
+    struct rte_mbuf *mb = rte_pktmbuf_alloc(g_rt[to].port.pool);
+    cr_assert(mb != NULL);
+    uint8_t *buf = rte_pktmbuf_mtod(mb, uint8_t *);
+    size_t cap = RTE_MIN(rte_pktmbuf_tailroom(mb), (size_t)1514);
+    struct wire_multi_wr w;
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_MULTI_REQUEST, T_CLUSTER, 0,
+                                  buf + FRAME_UDP_PAYLOAD_OFF, cap - FRAME_UDP_PAYLOAD_OFF),
+                 0);
+    for (uint32_t i = 0; i < n; i++) {
+        struct msg m;
+        memset(&m, 0, sizeof(m));
+        m.hdr.type = MSG_CLIENT_REQUEST;
+        m.u.request = reqs[i];
+        cr_assert_eq(wire_multi_add_msg(&w, &m, NULL), 0);
+    }
+    int len = wire_multi_finish(&w);
+    struct frame_udp_addr a = {.src_ip = rtc_ip4(198, 18, 0, 1),
+                               .dst_ip = g_conf.nodes[to].ipv4,
+                               .src_port = T_CLIENT_PORT,
+                               .dst_port = g_conf.nodes[to].udp_port};
+    memcpy(a.src_mac, g_client_mac, 6);
+    memcpy(a.dst_mac, g_conf.nodes[to].mac, 6);
+    len = frame_build_udp(buf, cap, &a, buf + FRAME_UDP_PAYLOAD_OFF, (size_t)len, 0);
+    cr_assert_gt(len, 0);
+    cr_assert(rte_pktmbuf_append(mb, (uint16_t)len) != NULL);
+    cr_assert_eq(rte_ring_enqueue(g_rx[to], mb), 0);
+}
+
+/* Pumps until the client got n answers (single or packed; bounded: 5 s), copied to out in
+ * arrival order (their pointers dangle: the frames are freed). Returns the number of
+ * multi-reply frames among them. */
+static uint32_t collect_answers(struct msg *out, uint32_t n)
+{
+    uint32_t got = 0;
+    uint32_t multi = 0;
+    uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (got < n && rte_get_tsc_cycles() < deadline) {
+        struct rte_mbuf *mb;
+        rtc_pump_once();
+        if (rte_ring_dequeue(g_client, (void **)&mb) != 0) {
+            continue;
+        }
+        struct frame_info fi;
+        struct msg m;
+        cr_assert_eq(frame_parse(rte_pktmbuf_mtod(mb, const uint8_t *), mb->data_len, 0, &fi),
+                     FRAME_KIND_UDP);
+        cr_assert_eq(wire_decode(fi.payload, fi.payload_len, &m, NULL, 0), 0);
+        if (m.hdr.type != MSG_CLIENT_MULTI_REPLY) {
+            cr_assert_lt(got, n);
+            out[got++] = m;
+        } else {
+            multi++;
+            struct wire_multi_iter it;
+            struct msg item;
+            const uint8_t *raw;
+            size_t raw_len;
+            wire_multi_iter_init(&it, &m);
+            while (wire_multi_next(&it, &item, &raw, &raw_len) == 1) {
+                cr_assert_lt(got, n, "more answers than requests");
+                out[got++] = item;
+            }
+        }
+        rte_pktmbuf_free(mb);
+    }
+    cr_assert_eq(got, n, "%u answers of %u within 5 s", got, n);
+    return multi;
+}
+
+Test(rt_repl, follower_redirects_every_item_of_a_multi_request_in_one_multi_reply)
+{
+    int l = rtc_wait_leader();
+    int f = (l + 1) % T_N;
+    struct msg_client_request reqs[3] = {
+        {7, 1, 0, MSG_OP_NOOP, 0, NULL},
+        {8, 1, 0, MSG_OP_NOOP, 0, NULL},
+        {9, 1, 0, MSG_OP_NOOP, 0, NULL},
+    };
+    send_multi(f, reqs, 3);
+    struct msg ans[3];
+    cr_assert_eq(collect_answers(ans, 3), 1, "three redirects leave in one frame");
+    for (uint32_t i = 0; i < 3; i++) {
+        cr_assert_eq(ans[i].hdr.type, MSG_REDIRECT);
+        cr_assert_eq(ans[i].u.redirect.client_id, reqs[i].client_id);
+        cr_assert_eq(ans[i].u.redirect.leader_id, (uint32_t)l + 1);
+        cr_assert_eq(ans[i].u.redirect.leader_port, g_conf.nodes[l].udp_port);
+    }
+}
+
+Test(rt_repl, leader_applies_every_item_of_a_multi_request_once)
+{
+    int l = rtc_wait_leader();
+    uint64_t c[3] = {rtc_reg(l), rtc_reg(l), rtc_reg(l)};
+    uint8_t args[3][64];
+    struct msg_client_request reqs[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[4] = {'m', (char)('0' + i), 0, 0};
+        int n = sm_kv_encode_put(args[i], sizeof(args[i]), k, 2, "v", 1);
+        reqs[i] = (struct msg_client_request){c[i], 1, 0, SM_KV_OP_PUT, (uint32_t)n, args[i]};
+    }
+    send_multi(l, reqs, 3);
+    struct msg ans[3];
+    (void)collect_answers(ans, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        cr_assert_eq(ans[i].hdr.type, MSG_CLIENT_REPLY);
+        cr_assert_eq(ans[i].u.reply.status, MSG_STATUS_OK, "answer %u", i);
+    }
+    cr_assert_eq(sm_kv_count(g_sm[l]), 3);
+    /* The same frame again: every item is a retry, answered from its session. */
+    send_multi(l, reqs, 3);
+    (void)collect_answers(ans, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        cr_assert_eq(ans[i].u.reply.status, MSG_STATUS_OK, "retry %u: status %u", i,
+                     ans[i].u.reply.status);
+    }
+    cr_assert_eq(sm_kv_count(g_sm[l]), 3);
+}

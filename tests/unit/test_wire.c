@@ -477,3 +477,301 @@ Test(wire, counters_count_by_reason)
     cr_assert_eq(c.no_space, 1);
     cr_assert_eq(c.other, 1);
 }
+
+/* ---- multi-message frames ---- */
+
+static struct wire_sample item_sample;
+
+/* Decodes frame[0..n) as a multi frame of type with want items and checks every item
+ * against wire_sample_multi_item, MACs included. */
+static void check_multi(uint8_t type, int n, uint32_t want)
+{
+    struct msg out;
+    int rc = wire_decode(frame, (size_t)n, &out, NULL, 0);
+    cr_assert_eq(rc, 0, "decode multi: %s", ordo_strerror(rc));
+    cr_assert_eq(out.hdr.type, type);
+    cr_assert_eq(out.u.multi.n, want);
+    cr_assert_eq(out.u.multi.version, WIRE_MULTI_VERSION);
+    struct wire_multi_iter it;
+    wire_multi_iter_init(&it, &out);
+    for (uint32_t i = 0; i < want; i++) {
+        struct msg item;
+        const uint8_t *raw;
+        size_t raw_len;
+        cr_assert_eq(wire_multi_next(&it, &item, &raw, &raw_len), 1, "item %u", i);
+        const struct wire_key *key = wire_sample_multi_item(&item_sample, type, i);
+        const char *d = wire_sample_diff(&item_sample.m, &item);
+        cr_assert_null(d, "item %u: field %s differs", i, d);
+        cr_assert_eq((item.hdr.flags & MSG_HDR_MAC) != 0, key != NULL);
+        if (key != NULL) {
+            cr_assert_eq(wire_verify(raw, raw_len, key), 0, "item %u MAC", i);
+        }
+    }
+    struct msg item;
+    const uint8_t *raw;
+    size_t raw_len;
+    cr_assert_eq(wire_multi_next(&it, &item, &raw, &raw_len), 0);
+}
+
+Test(wire, multi_request_round_trip)
+{
+    for (uint32_t n = 1; n <= 8; n++) {
+        int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, n, frame, sizeof(frame));
+        cr_assert_gt(len, 0, "%s", ordo_strerror(len));
+        check_multi(MSG_CLIENT_MULTI_REQUEST, len, n);
+    }
+}
+
+Test(wire, multi_reply_round_trip_with_redirects)
+{
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REPLY, 9, frame, sizeof(frame));
+    cr_assert_gt(len, 0, "%s", ordo_strerror(len));
+    check_multi(MSG_CLIENT_MULTI_REPLY, len, 9);
+}
+
+Test(wire, multi_reencodes_byte_for_byte)
+{
+    static uint8_t again[WIRE_MSG_LEN_MAX];
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, 5, frame, sizeof(frame));
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)len, &out, NULL, 0), 0);
+    cr_assert_eq(wire_encoded_len(&out), (size_t)len);
+    cr_assert_eq(wire_encode(&out, NULL, again, sizeof(again)), len);
+    cr_assert_eq(memcmp(again, frame, (size_t)len), 0);
+}
+
+Test(wire, multi_count_is_bounded)
+{
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, MSG_MULTI_MAX, frame, sizeof(frame));
+    cr_assert_gt(len, 0, "%s", ordo_strerror(len));
+    check_multi(MSG_CLIENT_MULTI_REQUEST, len, MSG_MULTI_MAX);
+    cr_assert_eq(
+        wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, MSG_MULTI_MAX + 1, frame, sizeof(frame)),
+        ORDO_ETOOBIG);
+    /* A count byte over the bound is refused before any item is looked at. */
+    len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, 2, frame, sizeof(frame));
+    frame[WIRE_HDR_LEN + 1] = MSG_MULTI_MAX + 1;
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)len, &out, NULL, 0), ORDO_ETOOBIG);
+}
+
+/* Builds a 3-item multi-request, lets patch change it, expects err from wire_decode. */
+static void multi_reject(void (*patch)(uint8_t *f, int *len), int err, const char *what)
+{
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, 3, frame, sizeof(frame));
+    cr_assert_gt(len, 0);
+    patch(frame, &len);
+    struct msg out;
+    int rc = wire_decode(frame, (size_t)len, &out, NULL, 0);
+    cr_assert_eq(rc, err, "%s: got %s, want %s", what, ordo_strerror(rc), ordo_strerror(err));
+}
+
+static void set_body_len(uint8_t *f, int len)
+{
+    put_le32(f + 16, (uint32_t)len - WIRE_HDR_LEN);
+}
+
+static void p_version(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN] = 2;
+}
+static void p_count0(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + 1] = 0;
+}
+static void p_count_more(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + 1] = 4;
+}
+static void p_count_less(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + 1] = 2;
+}
+static void p_reserved(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + 3] = 1;
+}
+static void p_outer_mac(uint8_t *f, int *len)
+{
+    (void)len;
+    f[6] |= MSG_HDR_MAC;
+}
+static void p_item_len_past_end(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 1] = 0x7f;
+}
+static void p_trailing(uint8_t *f, int *len)
+{
+    f[*len] = 0;
+    *len += 1;
+    set_body_len(f, *len);
+}
+static void p_item_cluster(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + 8] ^= 1;
+}
+static void p_item_sender(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + 12] = 1;
+}
+static void p_item_magic(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2] ^= 0xff;
+}
+static void p_item_type_reply(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + 5] = MSG_CLIENT_REPLY;
+}
+static void p_item_nested(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + 5] = MSG_CLIENT_MULTI_REQUEST;
+}
+static void p_item_peer(uint8_t *f, int *len)
+{
+    (void)len;
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + 5] = MSG_HEARTBEAT;
+}
+static void p_item_bad_flags(uint8_t *f, int *len)
+{
+    (void)len;
+    /* Request flags of the first item (item header, then client id and request number). */
+    f[WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN + 2 + WIRE_HDR_LEN + 16 + 1] = 0x80;
+}
+static void p_short_prefix(uint8_t *f, int *len)
+{
+    *len = WIRE_HDR_LEN + 3;
+    set_body_len(f, *len);
+}
+
+Test(wire, multi_rejects_every_malformed_frame)
+{
+    multi_reject(p_version, ORDO_EVERSION, "body version");
+    multi_reject(p_count0, ORDO_EMALFORMED, "count 0");
+    multi_reject(p_count_more, ORDO_ETRUNCATED, "count above the items");
+    multi_reject(p_count_less, ORDO_EMALFORMED, "count below the items");
+    multi_reject(p_reserved, ORDO_EMALFORMED, "reserved");
+    multi_reject(p_outer_mac, ORDO_EMALFORMED, "MAC on the outer header");
+    multi_reject(p_item_len_past_end, ORDO_ETRUNCATED, "item length past the body");
+    multi_reject(p_trailing, ORDO_EMALFORMED, "bytes after the last item");
+    multi_reject(p_item_cluster, ORDO_EMALFORMED, "item of another cluster");
+    multi_reject(p_item_sender, ORDO_EMALFORMED, "item with another sender");
+    multi_reject(p_item_magic, ORDO_EBADMAGIC, "item with a bad magic");
+    multi_reject(p_item_type_reply, ORDO_EMALFORMED, "reply inside a multi-request");
+    multi_reject(p_item_nested, ORDO_EMALFORMED, "nested multi frame");
+    multi_reject(p_item_peer, ORDO_EMALFORMED, "peer message inside");
+    multi_reject(p_item_bad_flags, ORDO_EMALFORMED, "item with unknown request flags");
+    multi_reject(p_short_prefix, ORDO_ETRUNCATED, "body shorter than the prefix");
+}
+
+Test(wire, multi_every_truncation_is_rejected)
+{
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REPLY, 4, frame, sizeof(frame));
+    cr_assert_gt(len, 0);
+    static uint8_t cut[WIRE_MSG_LEN_MAX];
+    for (int n = WIRE_HDR_LEN; n < len; n++) {
+        memcpy(cut, frame, (size_t)n);
+        set_body_len(cut, n);
+        struct msg out;
+        cr_assert_neq(wire_decode(cut, (size_t)n, &out, NULL, 0), 0, "cut at %d", n);
+    }
+}
+
+Test(wire, multi_every_byte_flip_is_decoded_or_refused)
+{
+    static uint8_t again[WIRE_MSG_LEN_MAX];
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, 3, frame, sizeof(frame));
+    for (int i = 0; i < len; i++) {
+        frame[i] ^= 0x41;
+        struct msg out;
+        if (wire_decode(frame, (size_t)len, &out, NULL, 0) == 0) {
+            cr_assert_eq(wire_encode(&out, NULL, again, sizeof(again)), len, "flip %d", i);
+            cr_assert_eq(memcmp(again, frame, (size_t)len), 0, "flip %d", i);
+        }
+        frame[i] ^= 0x41;
+    }
+}
+
+Test(wire, multi_writer_refuses_bad_items_and_overflow)
+{
+    struct wire_multi_wr w;
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_REQUEST, 0x2a, 0, frame, sizeof(frame)), -EINVAL);
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_MULTI_REQUEST, 0x2a, 0, frame, 10), ORDO_ENOSPACE);
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_MULTI_REQUEST, 0x2a, 0, frame, 300), 0);
+    cr_assert_eq(wire_multi_finish(&w), -EINVAL, "a frame without items");
+    static uint8_t item[WIRE_MSG_LEN_MAX];
+    wire_sample_fill(&item_sample, MSG_CLIENT_REPLY, 1);
+    int n = wire_encode(&item_sample.m, NULL, item, sizeof(item));
+    cr_assert_eq(wire_multi_add(&w, item, (size_t)n), -EINVAL, "a reply in a request frame");
+    cr_assert_eq(wire_multi_add_msg(&w, &item_sample.m, NULL), -EINVAL);
+    wire_sample_fill(&item_sample, MSG_CLIENT_REQUEST, 0);
+    item_sample.m.hdr.cluster_id = 7;
+    n = wire_encode(&item_sample.m, NULL, item, sizeof(item));
+    cr_assert_eq(wire_multi_add(&w, item, (size_t)n), -EINVAL, "another cluster");
+    /* add_msg takes the frame's cluster id: the same request fits until the frame is full. */
+    int added = 0;
+    int rc = 0;
+    while ((rc = wire_multi_add_msg(&w, &item_sample.m, NULL)) == 0) {
+        added++;
+    }
+    cr_assert_eq(rc, ORDO_ENOSPACE);
+    cr_assert_gt(added, 0);
+    size_t before = w.len;
+    cr_assert_eq(wire_multi_add_msg(&w, &item_sample.m, NULL), ORDO_ENOSPACE);
+    cr_assert_eq(w.len, before, "a refused item leaves the frame unchanged");
+    int len = wire_multi_finish(&w);
+    cr_assert_leq(len, 300);
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)len, &out, NULL, 0), 0);
+    cr_assert_eq(out.u.multi.n, (uint8_t)added);
+}
+
+Test(wire, multi_encode_refuses_a_key_and_bad_items)
+{
+    struct wire_key key;
+    wire_sample_key(&key, 1);
+    int len = wire_sample_multi(MSG_CLIENT_MULTI_REQUEST, 2, frame, sizeof(frame));
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)len, &out, NULL, 0), 0);
+    static uint8_t again[WIRE_MSG_LEN_MAX];
+    cr_assert_eq(wire_encode(&out, &key, again, sizeof(again)), -EINVAL);
+    out.u.multi.n = 3; /* more than the items hold */
+    cr_assert_eq(wire_encode(&out, NULL, again, sizeof(again)), -EINVAL);
+    out.u.multi.n = MSG_MULTI_MAX + 1;
+    cr_assert_eq(wire_encode(&out, NULL, again, sizeof(again)), ORDO_ETOOBIG);
+}
+
+Test(wire, multi_item_moved_in_place)
+{
+    /* A reply encoded where the frame starts becomes the first item of a multi-reply
+     * built over it (the server's TX stage does this). */
+    static uint8_t item[WIRE_MSG_LEN_MAX];
+    wire_sample_fill(&item_sample, MSG_CLIENT_REPLY, 3);
+    int n = wire_encode(&item_sample.m, NULL, item, sizeof(item));
+    memcpy(frame, item, (size_t)n);
+    memmove(frame + WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN, frame, (size_t)n);
+    struct wire_multi_wr w;
+    cr_assert_eq(wire_multi_start(&w, MSG_CLIENT_MULTI_REPLY, 0x2a, 0, frame, sizeof(frame)), 0);
+    cr_assert_eq(wire_multi_add(&w, frame + WIRE_HDR_LEN + WIRE_MULTI_PREFIX_LEN, (size_t)n), 0);
+    int len = wire_multi_finish(&w);
+    struct msg out;
+    cr_assert_eq(wire_decode(frame, (size_t)len, &out, NULL, 0), 0);
+    struct wire_multi_iter it;
+    wire_multi_iter_init(&it, &out);
+    struct msg m;
+    const uint8_t *raw;
+    size_t raw_len;
+    cr_assert_eq(wire_multi_next(&it, &m, &raw, &raw_len), 1);
+    cr_assert_eq(raw_len, (size_t)n);
+    cr_assert_eq(memcmp(raw, item, (size_t)n), 0);
+}

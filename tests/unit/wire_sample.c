@@ -191,6 +191,37 @@ void wire_sample_fill(struct wire_sample *s, uint8_t type, uint32_t variant)
     }
 }
 
+const struct wire_key *wire_sample_multi_item(struct wire_sample *s, uint8_t type, uint32_t i)
+{
+    static struct wire_key key;
+    uint8_t item = MSG_CLIENT_REQUEST;
+    if (type == MSG_CLIENT_MULTI_REPLY) {
+        item = i % 3 == 2 ? MSG_REDIRECT : MSG_CLIENT_REPLY;
+    }
+    wire_sample_fill(s, item, i % 5);
+    /* Small items, so that MSG_MULTI_MAX of them fit one frame. */
+    if (s->m.u.request.args_len > 64 && item == MSG_CLIENT_REQUEST) {
+        s->m.u.request.args_len = 64;
+    }
+    if (s->m.u.reply.result_len > 64 && item == MSG_CLIENT_REPLY) {
+        s->m.u.reply.result_len = 64;
+    }
+    wire_sample_key(&key, 2);
+    return i % 2 == 1 ? &key : NULL;
+}
+
+int wire_sample_multi(uint8_t type, uint32_t n, uint8_t *buf, size_t cap)
+{
+    static struct wire_sample s;
+    struct wire_multi_wr w;
+    int rc = wire_multi_start(&w, type, 0x2a, 0, buf, cap);
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        const struct wire_key *key = wire_sample_multi_item(&s, type, i);
+        rc = wire_multi_add_msg(&w, &s.m, key);
+    }
+    return rc < 0 ? rc : wire_multi_finish(&w);
+}
+
 void wire_sample_key(struct wire_key *key, uint8_t seed)
 {
     for (size_t i = 0; i < sizeof(key->bytes); i++) {

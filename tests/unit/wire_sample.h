@@ -29,6 +29,14 @@ void wire_sample_fill(struct wire_sample *s, uint8_t type, uint32_t variant);
  * NULL when equal. */
 const char *wire_sample_diff(const struct msg *a, const struct msg *b);
 
+/* Encodes into buf a multi frame of type (MSG_CLIENT_MULTI_*) with n items: sample
+ * requests (multi-request) or replies and redirects (multi-reply) of small variants, every
+ * odd item MAC'd under wire_sample_key(seed 2). Returns the length or a wire error. */
+int wire_sample_multi(uint8_t type, uint32_t n, uint8_t *buf, size_t cap);
+
+/* Item i of wire_sample_multi's frame, for comparisons: fills s, returns its key or NULL. */
+const struct wire_key *wire_sample_multi_item(struct wire_sample *s, uint8_t type, uint32_t i);
+
 /* The key tests use as the cluster key. */
 void wire_sample_key(struct wire_key *key, uint8_t seed);
 
