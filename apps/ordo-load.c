@@ -1061,24 +1061,17 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
 {
     double v;
     const char *name = load_longopts[id - OPT_SERVER].name;
-    static const double hi[] = {[OPT_UDP_PORT - OPT_SERVER] = 65535,
-                                [OPT_CLUSTER - OPT_SERVER] = 4294967295.0,
-                                [OPT_CLIENT - OPT_SERVER] = 1e18,
-                                [OPT_OUTSTANDING - OPT_SERVER] = LOAD_SLOTS_MAX,
-                                [OPT_RATE - OPT_SERVER] = 1e8,
-                                [OPT_REQUESTS - OPT_SERVER] = 1e12,
-                                [OPT_DURATION - OPT_SERVER] = 86400,
-                                [OPT_READ_RATIO - OPT_SERVER] = 1,
-                                [OPT_KEYS - OPT_SERVER] = 1e8,
-                                [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
-                                [OPT_SEED - OPT_SERVER] = 1e18,
-                                [OPT_TIMEOUT - OPT_SERVER] = 60000,
-                                [OPT_RETRIES - OPT_SERVER] = 1000,
-                                [OPT_KEY_SIZE - OPT_SERVER] = 31,
-                                [OPT_COALESCE - OPT_SERVER] = MSG_MULTI_MAX};
+    static const double hi[] = {
+        [OPT_UDP_PORT - OPT_SERVER] = 65535, [OPT_CLUSTER - OPT_SERVER] = 4294967295.0,
+        [OPT_CLIENT - OPT_SERVER] = 1e18,    [OPT_OUTSTANDING - OPT_SERVER] = LOAD_SLOTS_MAX,
+        [OPT_RATE - OPT_SERVER] = 1e8,       [OPT_REQUESTS - OPT_SERVER] = 1e12,
+        [OPT_DURATION - OPT_SERVER] = 86400, [OPT_READ_RATIO - OPT_SERVER] = 1,
+        [OPT_KEYS - OPT_SERVER] = 1e8,       [OPT_VALUE_SIZE - OPT_SERVER] = SM_KV_VALUE_MAX,
+        [OPT_SEED - OPT_SERVER] = 1e18,      [OPT_TIMEOUT - OPT_SERVER] = 60000,
+        [OPT_RETRIES - OPT_SERVER] = 1000,   [OPT_KEY_SIZE - OPT_SERVER] = 31};
     double lo = id == OPT_KEY_SIZE ? 9
                 : (id == OPT_OUTSTANDING || id == OPT_KEYS || id == OPT_UDP_PORT ||
-                   id == OPT_TIMEOUT || id == OPT_VALUE_SIZE || id == OPT_COALESCE)
+                   id == OPT_TIMEOUT || id == OPT_VALUE_SIZE)
                     ? 1
                     : 0;
     if (load_num(name, arg, lo, hi[id - OPT_SERVER], &v) != 0) {
@@ -1126,9 +1119,6 @@ static int load_opt_num(struct load_cli *c, int id, const char *arg)
     case OPT_TIMEOUT:
         o->timeout_ms = (uint32_t)v;
         break;
-    case OPT_COALESCE:
-        o->coalesce = (uint32_t)v;
-        break;
     default:
         o->retries = (uint32_t)v;
         break;
@@ -1168,6 +1158,14 @@ static int load_opt(struct load_cli *c, int id, const char *arg)
     case OPT_READBACK:
         c->o.readback = 1;
         return 0;
+    case OPT_COALESCE: {
+        double v;
+        if (load_num("coalesce", arg, 1, MSG_MULTI_MAX, &v) != 0) {
+            return -EINVAL;
+        }
+        c->o.coalesce = (uint32_t)v;
+        return 0;
+    }
     case OPT_FAULT:
         c->fault = arg;
         return 0;

@@ -12,11 +12,6 @@ PMD=$2
 FAILOVER_MAX_S=${FAILOVER_MAX_S:-10}
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_five_kill2[$PMD]"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 t_start=$SECONDS
 vl_init
 vl_cluster_up 5 "$PMD"
@@ -42,20 +37,20 @@ rc=0
 vl_wait_exit load 45 || rc=$?
 out=$(grep '^mode=' "$VL_TMP/load.log" || true)
 grep '^progress' "$VL_TMP/load.log" | sed "s/^/$T: /"
-[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || vl_fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
-[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || vl_fail "nothing read back"
 gap_end=$(vl_kv "$out" gap_end_epoch_ms)
 echo "$T: failover: first reply after the kills $((gap_end - kill_ms)) ms after SIGKILL;" \
     "longest client stall $(vl_kv "$out" max_gap_ms) ms"
-[ $((gap_end - kill_ms)) -le $((FAILOVER_MAX_S * 1000)) ] || fail "failover too slow"
+[ $((gap_end - kill_ms)) -le $((FAILOVER_MAX_S * 1000)) ] || vl_fail "failover too slow"
 
 M=$(vl_wait_leader 10 "$L")
 vl_cli_at "$M" --no-redirect --timeout-ms 500 --retries 4 --quiet put after-kill 1 ||
-    fail "leader $M of the three survivors does not serve writes"
+    vl_fail "leader $M of the three survivors does not serve writes"
 conv=$(vl_wait_converged 20) || exit 1
 echo "$T: the three survivors converged at $conv"
 echo "$T: PASS ($((SECONDS - t_start)) s)"

@@ -13,17 +13,12 @@ MODE=${3:-log}
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_follower_restart[$PMD,$MODE]"
 [ "$MODE" = snapshot ] && VL_CONF_EXTRA="replica|snapshot_entries|500"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 load() {
     local out
     out=$(vl_cli_at "$L" --timeout-ms 200 --retries 50 load --outstanding 16 "$@" \
-        --value-size 64 --keys 1000 --read-ratio 0.3 --verify --readback) || fail "load: $out"
+        --value-size 64 --keys 1000 --read-ratio 0.3 --verify --readback) || vl_fail "load: $out"
     [ "$(vl_kv "$out" errors)" = 0 ] && [ "$(vl_kv "$out" readback_failed)" = 0 ] ||
-        fail "load: $out"
+        vl_fail "load: $out"
     echo "$T: $out"
 }
 vl_init
@@ -47,12 +42,12 @@ echo "$T: follower $F restarted (leader applied $before)"
 conv=$(vl_wait_converged 20) || exit 1
 echo "$T: all three at $conv"
 a=$(vl_raft_field "$F" applied)
-[ "${a:-0}" -ge "${before:-1}" ] || fail "restarted follower applied ${a:-?} < $before"
+[ "${a:-0}" -ge "${before:-1}" ] || vl_fail "restarted follower applied ${a:-?} < $before"
 if [ "$MODE" = snapshot ]; then
     inst=$(vl_raft_field "$F" snapshots_installed)
     taken=$(vl_raft_field "$L" snapshots_taken)
     echo "$T: leader took ${taken:-?} snapshots; restarted follower installed ${inst:-?}"
-    [ "${inst:-0}" -ge 1 ] || fail "the restarted follower installed no snapshot"
+    [ "${inst:-0}" -ge 1 ] || vl_fail "the restarted follower installed no snapshot"
 fi
 
 vl_replica_kill "$G" KILL

@@ -11,11 +11,6 @@ PMD=$2
 FAILOVER_MAX_S=${FAILOVER_MAX_S:-10}
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_leader_kill[$PMD]"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 vl_init
 vl_cluster_up 3 "$PMD"
 L=$(vl_wait_leader 20)
@@ -37,16 +32,16 @@ rc=0
 vl_wait_exit load 45 || rc=$?
 out=$(grep '^mode=' "$VL_TMP/load.log" || true)
 grep '^progress' "$VL_TMP/load.log" | sed "s/^/$T: /"
-[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || vl_fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
-[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || vl_fail "nothing read back"
 gap_end=$(vl_kv "$out" gap_end_epoch_ms)
 echo "$T: failover: first reply after the kill $((gap_end - kill_ms)) ms after SIGKILL;" \
     "longest client stall $(vl_kv "$out" max_gap_ms) ms"
-[ $((gap_end - kill_ms)) -le $((FAILOVER_MAX_S * 1000)) ] || fail "failover too slow"
+[ $((gap_end - kill_ms)) -le $((FAILOVER_MAX_S * 1000)) ] || vl_fail "failover too slow"
 
 conv=$(vl_wait_converged 15) || exit 1
 echo "$T: survivors at $conv"

@@ -13,11 +13,6 @@ PMD=$2
 SPEC=${LOSSY_SPEC:-drop=2.5,dup=2.5,reorder=2.5,dir=both}
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_lossy[$PMD]"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 t_start=$SECONDS
 vl_init
 for i in 1 2 3; do
@@ -32,25 +27,25 @@ echo "$T: faults '$SPEC' on every replica; replica $L leads after $(($(vl_now_ms
 # (200 ms), never an error (50 retries).
 out=$(vl_cli_any "$L" --timeout-ms 200 --retries 50 load --requests 4000 --duration-s 6 \
     --outstanding 8 --value-size 64 --keys 400 --read-ratio 0.3 --verify --readback) ||
-    fail "load exited $?: $out"
+    vl_fail "load exited $?: $out"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
-[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
-[ "$(vl_kv "$out" retries)" -gt 0 ] || fail "no client retry under loss: faults not active?"
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || vl_fail "nothing read back"
+[ "$(vl_kv "$out" retries)" -gt 0 ] || vl_fail "no client retry under loss: faults not active?"
 
 conv=$(vl_wait_converged 20) || exit 1
 echo "$T: all replicas at $conv"
 
 for i in 1 2 3; do
     nf=$(vl_net_fault "$i")
-    [ -n "$nf" ] || fail "replica $i: no /ordo/net_fault telemetry"
+    [ -n "$nf" ] || vl_fail "replica $i: no /ordo/net_fault telemetry"
     grep -q '^spec=drop=2.5000,dup=2.5000,reorder=2.5000,.*dir=both' <<<"$nf" ||
-        [ -n "${LOSSY_SPEC:-}" ] || fail "replica $i: spec $(grep '^spec=' <<<"$nf")"
+        [ -n "${LOSSY_SPEC:-}" ] || vl_fail "replica $i: spec $(grep '^spec=' <<<"$nf")"
     for c in fault_drops fault_dups fault_reorders; do
         v=$(sed -n "s/^$c=//p" <<<"$nf")
-        [ "${v:-0}" -gt 0 ] || fail "replica $i: $c = ${v:-none}"
+        [ "${v:-0}" -gt 0 ] || vl_fail "replica $i: $c = ${v:-none}"
     done
     echo "$T: r$i injector: $(grep -E '^fault_(drops|dups|reorders|overflow)=' <<<"$nf" |
         tr '\n' ' ')"

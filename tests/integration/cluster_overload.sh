@@ -12,11 +12,6 @@ VL_NS_PREFIX=oqo
 VL_CLUSTER_TIMING="replica|tick_us|10000;replica|heartbeat_ticks|5;replica|election_ticks|100"
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_overload[$PMD]"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 OUTSTANDING=${OUTSTANDING:-256}
 DURATION=${DURATION:-3}
 
@@ -27,7 +22,7 @@ L=$(vl_wait_leader 30)
 raft_snapshot() {
     local out
     out=$(vl_raft "$1")
-    [ -n "$out" ] || fail "replica $1 answered no /ordo/raft"
+    [ -n "$out" ] || vl_fail "replica $1 answered no /ordo/raft"
     echo "$(sed -n 's/^term=//p' <<<"$out") $(sed -n 's/^elections_won=//p' <<<"$out")" \
         "$(sed -n 's/^leader=//p' <<<"$out")"
 }
@@ -49,10 +44,10 @@ OUT=$(vl_client timeout $((DURATION + 40)) "$VL_BUILD/apps/ordo-load" \
     --key-size 16 --value-size 64 --timeout-ms 1000 --json "$VL_TMP/load.json" -- --no-pci \
     "--vdev=$vdev" "--file-prefix=${VL_NS_PREFIX}-${VL_TAG}-load" $(vl_eal_mem_args) \
     --log-level=lib.eal:error -l 0 2>&1) || rc=$?
-[ "$rc" -eq 0 ] || fail "ordo-load exited $rc: $OUT"
+[ "$rc" -eq 0 ] || vl_fail "ordo-load exited $rc: $OUT"
 SUMMARY=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print(d["throughput"], d["ok"], d["errors"], d["timeouts"], d["retries"], d["redirects"],
-      d["p50_us"], d["p99_us"])' "$VL_TMP/load.json") || fail "no JSON summary: $OUT"
+      d["p50_us"], d["p99_us"])' "$VL_TMP/load.json") || vl_fail "no JSON summary: $OUT"
 read -r tput ok errors timeouts retries redirects p50 p99 <<<"$SUMMARY"
 echo "$T: $OUTSTANDING outstanding for ${DURATION}s: $tput req/s, ok=$ok errors=$errors" \
     "timeouts=$timeouts retries=$retries redirects=$redirects p50=${p50}us p99=${p99}us"
@@ -60,9 +55,9 @@ echo "$T: $OUTSTANDING outstanding for ${DURATION}s: $tput req/s, ok=$ok errors=
 for i in 1 2 3; do
     after=$(raft_snapshot "$i")
     [ "$after" = "${before[$i]}" ] ||
-        fail "replica $i: term/elections_won/leader moved from '${before[$i]}' to '$after'"
+        vl_fail "replica $i: term/elections_won/leader moved from '${before[$i]}' to '$after'"
 done
-[ "$errors" -eq 0 ] && [ "$timeouts" -eq 0 ] || fail "errors=$errors timeouts=$timeouts"
-[ "$redirects" -eq 0 ] || fail "$redirects redirects: leadership moved during the run"
-[ "$ok" -gt 0 ] || fail "no request answered"
+[ "$errors" -eq 0 ] && [ "$timeouts" -eq 0 ] || vl_fail "errors=$errors timeouts=$timeouts"
+[ "$redirects" -eq 0 ] || vl_fail "$redirects redirects: leadership moved during the run"
+[ "$ok" -gt 0 ] || vl_fail "no request answered"
 echo "$T: PASS (terms, leader and elections unchanged on every replica)"

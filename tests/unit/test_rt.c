@@ -1013,3 +1013,49 @@ Test(rt, malformed_multi_frame_dropped_whole_and_counted)
     cr_assert_eq(sm_kv_count(g_sm), 1);
     free_all(out, 1);
 }
+
+Test(rt, multi_replies_stay_within_a_standard_frame)
+{
+    /* 60 no-session no-ops from one address in three frames: their answers leave packed,
+     * none over 1,514 bytes or MSG_MULTI_MAX items, every one of them exactly once. */
+    struct msg_client_request reqs[20];
+    for (uint32_t f = 0; f < 3; f++) {
+        for (uint32_t i = 0; i < 20; i++) {
+            reqs[i] = (struct msg_client_request){1000 + f * 20 + i, 1, MSG_REQ_NO_SESSION,
+                                                  MSG_OP_NOOP,       0, NULL};
+        }
+        inject(mk_multi(reqs, NULL, 20));
+    }
+    struct rte_mbuf *out[64];
+    unsigned n = pump(out, 64);
+    cr_assert_lt(n, 60, "packed: fewer frames than answers");
+    bool seen[60] = {false};
+    for (unsigned k = 0; k < n; k++) {
+        cr_assert_leq(out[k]->data_len, RT_MULTI_FRAME_MAX);
+        struct frame_info fi;
+        struct msg m;
+        cr_assert_eq(
+            frame_parse(rte_pktmbuf_mtod(out[k], const uint8_t *), out[k]->data_len, 0, &fi),
+            FRAME_KIND_UDP);
+        cr_assert_eq(wire_decode(fi.payload, fi.payload_len, &m, NULL, 0), 0);
+        struct msg items[MSG_MULTI_MAX];
+        const uint8_t *raw[MSG_MULTI_MAX];
+        size_t raw_len[MSG_MULTI_MAX];
+        uint32_t c = 1;
+        if (m.hdr.type == MSG_CLIENT_MULTI_REPLY) {
+            c = parse_multi(out[k], items, raw, raw_len, MSG_MULTI_MAX);
+        } else {
+            items[0] = m;
+        }
+        for (uint32_t i = 0; i < c; i++) {
+            uint64_t id = items[i].u.reply.client_id - 1000;
+            cr_assert_lt(id, 60);
+            cr_assert(!seen[id], "answer %lu twice", (unsigned long)id);
+            seen[id] = true;
+        }
+    }
+    for (unsigned i = 0; i < 60; i++) {
+        cr_assert(seen[i], "no answer to request %u", i);
+    }
+    free_all(out, n);
+}
