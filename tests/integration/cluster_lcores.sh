@@ -11,18 +11,13 @@ PMD=$2
 FAILOVER_MAX_S=${FAILOVER_MAX_S:-10}
 . "$(dirname "$0")/vethlib.sh"
 T="cluster_lcores[$PMD]"
-fail() {
-    echo "$T: FAIL: $*" >&2
-    vl_states >&2
-    exit 1
-}
 export VL_CONF_EXTRA="replica|idle|backoff;replica|lcores|0-4;replica|rx_lcore|0;\
 replica|seq_lcore|1;replica|log_lcore|2;replica|apply_lcore|3;replica|tx_lcore|4"
 vl_init
 vl_cluster_up 3 "$PMD"
 for i in 1 2 3; do
     grep -q "lcores: rx 0, sequencer 1 (own), log 2 (own), core+apply 3, tx 4" \
-        "$VL_TMP/ordo-r$i.log" || fail "replica $i does not place the stages apart:
+        "$VL_TMP/ordo-r$i.log" || vl_fail "replica $i does not place the stages apart:
 $(grep -i lcore "$VL_TMP/ordo-r$i.log")"
 done
 L=$(vl_wait_leader 20)
@@ -40,12 +35,12 @@ echo "$T: SIGKILL of leader $L; replica $N serves writes after $(($(vl_now_ms) -
 rc=0
 vl_wait_exit load 30 || rc=$?
 out=$(grep '^mode=' "$VL_TMP/load.log" || true)
-[ "$rc" -eq 0 ] && [ -n "$out" ] || fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
+[ "$rc" -eq 0 ] && [ -n "$out" ] || vl_fail "load exited $rc: $(tail -n 5 "$VL_TMP/load.log")"
 echo "$T: $out"
 for k in errors verify_failures readback_failed; do
-    [ "$(vl_kv "$out" "$k")" = 0 ] || fail "$k = $(vl_kv "$out" "$k")"
+    [ "$(vl_kv "$out" "$k")" = 0 ] || vl_fail "$k = $(vl_kv "$out" "$k")"
 done
-[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || fail "nothing read back"
+[ "$(vl_kv "$out" readback_ok)" -gt 0 ] || vl_fail "nothing read back"
 conv=$(vl_wait_converged 15) || exit 1
 echo "$T: survivors at $conv"
 echo "$T: PASS"
