@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -85,7 +86,8 @@ struct disk_log {
     int err;          /* fatal error: the log is stopped */
     int fault_kind;
     int fault_err;
-    int fork_excluded; /* disk_log_fork_exclude marked bufs and pos MADV_DONTFORK */
+    int fork_excluded;  /* disk_log_fork_exclude marked bufs and pos MADV_DONTFORK */
+    uint64_t submit_us; /* CLOCK_MONOTONIC at the submit of the write in flight */
     struct disk_state state;
     struct disk_snap snap;
     struct disk_stats stats;
@@ -250,6 +252,13 @@ static void disk_asan_check(const uint8_t *p, uint64_t len)
 #endif
 }
 
+static uint64_t disk_now_us(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static int disk_submit(struct disk_log *log)
 {
     struct disk_buf *b = &log->bufs[log->stage];
@@ -284,6 +293,7 @@ static int disk_submit(struct disk_log *log)
         log->inflight = 2;
     }
     log->inflight_err = 0;
+    log->submit_us = disk_now_us();
     log->stage ^= 1u;
     log->bufs[log->stage].len = 0;
     int rc = io_uring_submit(&log->ring);
@@ -307,6 +317,7 @@ static void disk_complete(struct disk_log *log)
     log->stats.writes++;
     log->stats.bytes += b->len;
     log->stats.entries += b->last - b->first + 1;
+    log->stats.write_us += disk_now_us() - log->submit_us;
 }
 
 static int disk_reap(struct disk_log *log)
@@ -362,6 +373,12 @@ int disk_log_poll(struct disk_log *log, uint64_t *index_durable)
     return log->err != 0 ? log->err : done;
 }
 
+int disk_log_reap(struct disk_log *log)
+{
+    int done = disk_reap(log);
+    return log->err != 0 ? log->err : done;
+}
+
 bool disk_log_writing(const struct disk_log *log)
 {
     return log->err == 0 && log->inflight > 0;
@@ -378,6 +395,11 @@ int disk_log_idle_wait(struct disk_log *log, uint32_t timeout_us)
     /* Only waits: the completion is reaped by the next poll. */
     (void)io_uring_wait_cqe_timeout(&log->ring, &cqe, &ts);
     return 0;
+}
+
+int disk_log_wait_fd(const struct disk_log *log)
+{
+    return log->ring_ready ? log->ring.ring_fd : -1;
 }
 
 int disk_log_sync(struct disk_log *log)

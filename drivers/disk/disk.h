@@ -90,6 +90,7 @@ struct disk_stats {
     uint64_t entries;      /* entries made durable */
     uint64_t backpressure; /* appends refused with ORDO_ENOSPACE */
     uint64_t segments_created;
+    uint64_t write_us; /* sum over completed writes of submit to reap, microseconds */
 };
 
 /* Opens (creating if needed) the log in cfg->dir and recovers it: validates every record,
@@ -116,6 +117,11 @@ ORDO_API int disk_log_append(struct disk_log *log, const struct msg_entry *entri
  * (blocking) once per segment_bytes. */
 ORDO_API int disk_log_poll(struct disk_log *log, uint64_t *index_durable);
 
+/* Reaps completions like disk_log_poll but submits nothing, so the caller can stage more
+ * entries (group commit) before the next write goes out with its disk_log_poll. Returns the
+ * writes completed (0 or 1) or the fatal error. Same lcore as disk_log_poll. */
+ORDO_API int disk_log_reap(struct disk_log *log);
+
 /* True while a write (and its sync) is in flight: what is appended now waits for the next
  * write, so the sequencer may keep its batch open meanwhile (group commit). */
 ORDO_API bool disk_log_writing(const struct disk_log *log);
@@ -124,6 +130,11 @@ ORDO_API bool disk_log_writing(const struct disk_log *log);
  * flight, sleeps in the kernel until a completion arrives or timeout_us passes; returns at once
  * otherwise. Never call it from a busy-polling lcore. Returns 0. */
 ORDO_API int disk_log_idle_wait(struct disk_log *log, uint32_t timeout_us);
+
+/* The io_uring descriptor: readable (POLLIN) while a completion waits to be reaped, so a
+ * back-off idle loop can sleep until a write is durable (idle_wait_fd_add) and report it at
+ * once. -1 before the ring exists. The descriptor stays the log's: never close or read it. */
+ORDO_API int disk_log_wait_fd(const struct disk_log *log);
 
 /* Blocks until everything staged is durable or the log stops. Control path and tests only.
  * Returns 0 or the fatal error. */

@@ -2,9 +2,13 @@
  * net_tx and net_tx_csum_offload, which are data path and never allocate. */
 #include "drivers/net/net.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -295,6 +299,62 @@ void net_port_close(struct net_port *p)
     /* Close first: the PMD may still hold mbufs of this pool in its rings. */
     rte_mempool_free(p->pool);
     p->pool = NULL;
+}
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
+
+/* True when fd is a socket that carries this port's frames: AF_XDP (only PMDs open those), or
+ * AF_PACKET bound to the port's interface (any interface when the PMD reports none). */
+static bool net_port_fd_is_ours(int fd, unsigned if_index)
+{
+    int domain = 0;
+    socklen_t len = sizeof(domain);
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+        return false;
+    }
+    if (domain == AF_XDP) {
+        return true;
+    }
+    if (domain != AF_PACKET) {
+        return false;
+    }
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof(sll));
+    len = sizeof(sll);
+    if (getsockname(fd, (struct sockaddr *)&sll, &len) != 0) {
+        return false;
+    }
+    return if_index == 0 || (unsigned)sll.sll_ifindex == if_index;
+}
+
+uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max)
+{
+    struct rte_eth_dev_info info;
+    unsigned if_index = 0;
+    if (p->port_id != NET_PORT_ANY && rte_eth_dev_info_get(p->port_id, &info) == 0) {
+        if_index = info.if_index;
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) {
+        return 0;
+    }
+    uint32_t n = 0;
+    struct dirent *de;
+    /* Bounded by the process's open descriptors. */
+    while (n < max && (de = readdir(d)) != NULL) {
+        char *end = NULL;
+        long fd = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end != '\0' || fd < 0 || fd == dirfd(d)) {
+            continue;
+        }
+        if (net_port_fd_is_ours((int)fd, if_index)) {
+            fds[n++] = (int)fd;
+        }
+    }
+    closedir(d);
+    return n;
 }
 
 static uint16_t net_tx_now(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)

@@ -66,6 +66,14 @@ ORDO_API int net_port_open(struct net_port *p, const struct net_conf *c, struct 
 /* Stops and closes the port and frees the pool. Idempotent. Only after every stage stopped. */
 ORDO_API void net_port_close(struct net_port *p);
 
+/* Finds the kernel sockets behind the port's queues (net_af_packet, net_af_xdp) that become
+ * readable when a frame arrives, so an idle loop can sleep until then (idle_wait_fd_add).
+ * Scans the process's descriptors for AF_PACKET sockets bound to the port's interface and
+ * AF_XDP sockets; other PMDs have none. Stores at most max and returns the count, 0 when
+ * there are none or /proc/self/fd cannot be read. The descriptors stay the PMD's: never
+ * close or read them. Start-up only, after net_port_open. */
+ORDO_API uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max);
+
 /* Receives up to n frames from queue q; counts rx_packets/rx_bytes; applies net_fault when armed
  * (which may return frames held from earlier bursts). Data path, one lcore per
  * queue. Ownership of the returned mbufs passes to the caller. */

@@ -3,6 +3,7 @@
 #include "engine/runtime/idle.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +31,39 @@ int idle_init(struct idle *s, const struct idle_conf *conf)
     return 0;
 }
 
+int idle_wait_fd_add(struct idle *s, int fd)
+{
+    if (fd < 0) {
+        return -EINVAL;
+    }
+    if (s->fds_n == IDLE_WAIT_FDS_MAX) {
+        return -ENOSPC;
+    }
+    s->fds[s->fds_n++] = fd;
+    return 0;
+}
+
+/* Sleeps ts, or less when a wait descriptor becomes readable. Readiness is only a hint to
+ * wake: the loop's next round polls the port and the ring as always. */
+static void idle_wait(struct idle *s, const struct timespec *ts)
+{
+    if (s->fds_n == 0 || s->spell_wakes >= IDLE_WAKES_MAX) {
+        /* An interrupted sleep (a stop signal) simply ends early: the loop rechecks its flag. */
+        (void)nanosleep(ts, NULL);
+        return;
+    }
+    struct pollfd p[IDLE_WAIT_FDS_MAX];
+    for (uint32_t i = 0; i < s->fds_n; i++) {
+        p[i].fd = s->fds[i];
+        p[i].events = POLLIN;
+        p[i].revents = 0;
+    }
+    if (ppoll(p, s->fds_n, ts, NULL) > 0) {
+        s->wakeups++;
+        s->spell_wakes++;
+    }
+}
+
 static void idle_sleep(struct idle *s)
 {
     uint32_t ns = s->last_sleep_ns == 0 ? s->conf.sleep_ns_min : s->last_sleep_ns * 2;
@@ -39,8 +73,7 @@ static void idle_sleep(struct idle *s)
     s->last_sleep_ns = ns;
     s->sleeps++;
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
-    /* An interrupted sleep (a stop signal) simply ends early: the loop rechecks its flag. */
-    (void)nanosleep(&ts, NULL);
+    idle_wait(s, &ts);
 }
 
 enum idle_action idle_after(struct idle *s, uint32_t work)
@@ -48,6 +81,7 @@ enum idle_action idle_after(struct idle *s, uint32_t work)
     if (work != 0) {
         s->empty_rounds = 0;
         s->last_sleep_ns = 0;
+        s->spell_wakes = 0;
         return IDLE_ACT_NONE;
     }
     if (s->conf.mode == IDLE_BUSY) {
@@ -62,6 +96,12 @@ enum idle_action idle_after(struct idle *s, uint32_t work)
         return IDLE_ACT_NONE;
     }
     r -= c->spin_rounds;
+    if (s->fds_n != 0 && s->spell_wakes < IDLE_WAKES_MAX) {
+        /* Readiness of the wait descriptors wakes the loop: pausing or yielding first would
+         * only burn a core the other processes need (shared machines). */
+        idle_sleep(s);
+        return IDLE_ACT_SLEEP;
+    }
     if (r < c->pause_rounds) {
         for (int i = 0; i < IDLE_PAUSES_PER_ROUND; i++) {
             rte_pause();

@@ -268,7 +268,40 @@ static int rt_lcore_loop(void *arg)
         lc->rounds++;
         (void)idle_after(&lc->idle, work);
     }
+    RTE_LOG(INFO, USER1,
+            "ordo: node %u: lcore %u: %" PRIu64 " rounds, %" PRIu64 " sleeps, %" PRIu64
+            " woken early\n",
+            rt->self->id, lc->lcore_id, lc->rounds, lc->idle.sleeps, lc->idle.wakeups);
     return 0;
+}
+
+/* Back-off sleeps end when the lcore has something to do: a frame on the port (RX stage) or
+ * a log completion (replicated apply stage), not at the end of the sleep (docs/replica.md).
+ * Only an lcore running every stage gets descriptors: one whose input comes through rings
+ * from another lcore has nothing to wake it and keeps the timed back-off. */
+static void rt_idle_fds(struct rt *rt, struct rt_lcore *lc)
+{
+    int fds[IDLE_WAIT_FDS_MAX];
+    uint32_t n = 0;
+    const uint32_t all = (1u << RT_STAGE_RX) | (1u << RT_STAGE_APPLY) | (1u << RT_STAGE_TX);
+    if ((lc->stages & all) != all ||
+        (rt->repl != NULL && (rt->repl->seq_apart || rt->repl->log_apart))) {
+        return; /* requests or log reports come through rings: no descriptor wakes it */
+    }
+    n = net_port_wait_fds(&rt->port, fds, IDLE_WAIT_FDS_MAX - 1);
+    if (n != 0 && rt->repl != NULL) { /* frames wake nothing without port sockets */
+        int fd = disk_log_wait_fd(rt->repl->log);
+        if (fd >= 0) {
+            fds[n++] = fd;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        (void)idle_wait_fd_add(&lc->idle, fds[i]);
+    }
+    if (rt->conf->replica.idle != CONF_IDLE_BUSY) {
+        RTE_LOG(INFO, USER1, "ordo: node %u: lcore %u back-off wakes on %u descriptors\n",
+                rt->self->id, lc->lcore_id, n);
+    }
 }
 
 int rt_run(struct rt *rt)
@@ -278,6 +311,7 @@ int rt_run(struct rt *rt)
     int rc = 0;
     for (uint32_t k = 0; k < rt->lcores_n; k++) {
         struct rt_lcore *lc = &rt->lcores[k];
+        rt_idle_fds(rt, lc);
         if (lc->lcore_id == main_id) {
             main_lc = lc;
             continue;

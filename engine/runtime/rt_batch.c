@@ -128,3 +128,20 @@ int rt_batch_next(struct rt_batch_iter *it, struct rt_batch_cmd *c)
     it->left--;
     return 1;
 }
+
+enum rt_batch_close rt_batch_close_rule(const struct rt_batch_clock *c)
+{
+    if (c->idle && !c->log_writing) {
+        return RT_BATCH_CLOSE_IDLE;
+    }
+    if (c->log_done) {
+        return RT_BATCH_CLOSE_WRITE;
+    }
+    if (c->age < c->time) {
+        return RT_BATCH_KEEP;
+    }
+    if (!c->log_writing) {
+        return RT_BATCH_CLOSE_TIME;
+    }
+    return c->age >= c->hold_max ? RT_BATCH_CLOSE_HOLD : RT_BATCH_KEEP;
+}

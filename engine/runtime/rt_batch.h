@@ -44,6 +44,34 @@ ORDO_API int rt_batch_add(uint8_t *buf, size_t cap, uint32_t *len, const struct 
 /* Number of commands in a batch (0 for a short buffer). */
 ORDO_API uint32_t rt_batch_count(const uint8_t *buf, size_t len);
 
+/* What the sequencer knows, once per round, when it decides whether to close its open
+ * (non-empty) batch; count and byte limits close it on their own. Times in one unit (TSC). */
+struct rt_batch_clock {
+    uint64_t age;        /* since the batch opened */
+    uint64_t time;       /* batch_time_us */
+    uint64_t hold_max;   /* longest hold while the log writes (RT_BATCH_HOLD_MAX x time) */
+    uint8_t log_writing; /* a log write is in flight (after this round's completions) */
+    uint8_t log_done;    /* a log write completed this round and the next is not submitted */
+    uint8_t idle;        /* nothing proposed waits for commit and no request is queued */
+};
+
+/* Why the open batch closes now, or RT_BATCH_KEEP. */
+enum rt_batch_close {
+    RT_BATCH_KEEP = 0,
+    RT_BATCH_CLOSE_IDLE = 1,  /* nothing in the pipeline: waiting would only add latency */
+    RT_BATCH_CLOSE_WRITE = 2, /* the log just finished a write: ride the next one */
+    RT_BATCH_CLOSE_TIME = 3,  /* batch_time passed and the log is not writing */
+    RT_BATCH_CLOSE_HOLD = 4,  /* held hold_max while the log kept writing */
+    RT_BATCH_CLOSES = 5,
+};
+
+/* The sequencer's close rule (group commit at the entry level; docs/replica.md). An idle
+ * pipeline closes at once (a lone request waits for no timer); a completed log write closes it
+ * so that everything gathered during that write goes into the next one; otherwise the batch
+ * waits batch_time, and while the log writes up to hold_max (what is proposed meanwhile would
+ * wait for that write anyway). Pure. */
+ORDO_API enum rt_batch_close rt_batch_close_rule(const struct rt_batch_clock *c);
+
 /* Iterator over a received batch (outside input: every length is checked). */
 struct rt_batch_iter {
     const uint8_t *buf;

@@ -331,6 +331,15 @@ static int rt_repl_tele_cmd(const char *cmd, const char *params, struct rte_tel_
     rt_tele_u64(d, "first_index", &v->first_index);
     rt_tele_u64(d, "audit_mismatch_node", &v->audit_mismatch_node);
     rt_tele_u64(d, "audit_mismatch_index", &v->audit_mismatch_index);
+    const char *const closes[RT_BATCH_CLOSES] = {"batch_close_full", "batch_close_idle",
+                                                 "batch_close_write", "batch_close_time",
+                                                 "batch_close_hold"};
+    for (size_t i = 0; i < RT_BATCH_CLOSES; i++) {
+        rt_tele_u64(d, closes[i], &v->batch_close[i]);
+    }
+    rt_tele_u64(d, "log_writes", &v->log_writes);
+    rt_tele_u64(d, "log_entries", &v->log_entries);
+    rt_tele_u64(d, "log_write_us", &v->log_write_us);
     /* Queue depths: rte_ring_count only reads the ring's head and tail, safe from here. */
     (void)rte_tel_data_add_dict_u64(d, "req_ring", rte_ring_count(rp->rt->req_ring));
     (void)rte_tel_data_add_dict_u64(d, "tx_ring", rte_ring_count(rp->rt->tx_ring));

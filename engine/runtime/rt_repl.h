@@ -12,6 +12,7 @@
 #include "engine/api.h"
 #include "engine/raft.h"
 #include "engine/runtime/rt.h"
+#include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_member.h"
 #include "engine/runtime/rt_pipe.h"
 
@@ -99,9 +100,13 @@ struct rt_repl_view {
     uint64_t snapshots_installed;
     uint64_t audits_ok;
     uint64_t audit_mismatches;
-    uint64_t audit_mismatch_node;   /* last peer whose digest differed from ours, 0: none */
-    uint64_t audit_mismatch_index;  /* and the index of that digest */
-    uint8_t digest[MSG_DIGEST_LEN]; /* state digest at `applied` */
+    uint64_t audit_mismatch_node;          /* last peer whose digest differed from ours, 0: none */
+    uint64_t audit_mismatch_index;         /* and the index of that digest */
+    uint64_t batch_close[RT_BATCH_CLOSES]; /* batches closed by rt_batch_close_rule, by reason */
+    uint64_t log_writes;                   /* log write+sync pairs completed (disk_stats) */
+    uint64_t log_entries;                  /* entries they made durable */
+    uint64_t log_write_us;                 /* their total submit-to-reap time */
+    uint8_t digest[MSG_DIGEST_LEN];        /* state digest at `applied` */
 };
 
 struct rt_repl {
@@ -153,8 +158,11 @@ struct rt_repl {
     struct rte_ring *seq_fwd;     /* sequencer -> core (SPSC): requests it does not batch */
     struct rt_pipe_buf *seq_open; /* the sequencer's open batch */
     uint64_t seq_open_tsc;
-    uint32_t seq_leader;  /* published by the core: 1 while it leads (the sequencer batches) */
-    uint32_t log_writing; /* published by the log's owner: a write is in flight */
+    uint32_t seq_leader;      /* published by the core: 1 while it leads (the sequencer batches) */
+    uint32_t log_writing;     /* published by the log's owner: a write is in flight */
+    uint64_t log_writes;      /* published by the log's owner: writes completed (disk_stats) */
+    uint32_t seq_idle;        /* published by the core: nothing proposed waits for commit */
+    uint64_t seq_writes_seen; /* sequencer: log_writes at its last close check */
     /* Log on its own lcore (rt_repl_log.c; log_apart false: the core drives the log). */
     bool log_apart;
     struct rt_pipe_log log_q;
@@ -183,6 +191,8 @@ ORDO_API void rt_repl_log_fini(struct rt_repl *rp);
  * the caller may use rp->log directly (snapshots, installs); false when the runtime stops
  * meanwhile (skip the work). release lets the log lcore go on. */
 ORDO_API bool rt_repl_log_hold(struct rt_repl *rp);
+/* The log's counters into the telemetry view (and log_writes): called by the log's owner. */
+ORDO_API void rt_repl_log_stats(struct rt_repl *rp);
 ORDO_API void rt_repl_log_release(struct rt_repl *rp);
 
 /* Internal to the replicated stages (rt_repl.c, rt_repl_stage.c). */

@@ -28,7 +28,22 @@ uint32_t rt_repl_log_stage(struct rt *rt)
     if (__atomic_load_n(&rt->failed, __ATOMIC_RELAXED) != 0) {
         return 0; /* fail-stopped: the log does nothing more */
     }
-    return rt_pipe_log_serve(&rp->log_q, rp->log);
+    uint32_t work = rt_pipe_log_serve(&rp->log_q, rp->log);
+    if (work != 0) {
+        rt_repl_log_stats(rp);
+    }
+    return work;
+}
+
+void rt_repl_log_stats(struct rt_repl *rp)
+{
+    struct rt_repl_view *v = &rp->view;
+    struct disk_stats ds;
+    disk_log_stats(rp->log, &ds);
+    __atomic_store_n(&v->log_writes, ds.writes, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->log_entries, ds.entries, __ATOMIC_RELAXED);
+    __atomic_store_n(&v->log_write_us, ds.write_us, __ATOMIC_RELAXED);
+    __atomic_store_n(&rp->log_writes, ds.writes, __ATOMIC_RELEASE);
 }
 
 bool rt_repl_log_hold(struct rt_repl *rp)

@@ -92,27 +92,38 @@ static bool rt_repl_seq_add(struct rt_repl *rp, struct rte_mbuf *m)
         struct rt_pipe_buf *b = rp->seq_open;
         added = rt_batch_add(b->data, b->cap, &b->len, &c) == 0;
         if (!added) {
+            __atomic_fetch_add(&rp->view.batch_close[0], 1, __ATOMIC_RELAXED); /* full */
             rt_repl_seq_seal(rp);
         }
     }
     ORDO_ASSERT(added); /* an empty batch takes any command within batch_cap */
     rte_pktmbuf_free(m);
     if (rt_batch_count(rp->seq_open->data, rp->seq_open->len) >= rp->batch_count_max) {
+        __atomic_fetch_add(&rp->view.batch_close[0], 1, __ATOMIC_RELAXED); /* full */
         rt_repl_seq_seal(rp);
     }
     return true;
 }
 
-/* The same closing rule as the core's own batch (rt_repl_batch_due): batch_time_us, held
- * longer while the log writes, as the log's owner publishes it. */
-static bool rt_repl_seq_due(const struct rt_repl *rp, uint64_t tsc)
+/* The core's close rule (rt_batch_close_rule) from what the core and the log's owner
+ * publish: the log's writing state and completed writes, the pipeline's idleness; sealed
+ * batches the core has not taken yet count as work in the pipeline. */
+static bool rt_repl_seq_due(struct rt_repl *rp, uint64_t tsc)
 {
-    uint64_t age = tsc - rp->seq_open_tsc;
-    if (age < rp->batch_time_tsc) {
-        return false;
+    uint64_t writes = __atomic_load_n(&rp->log_writes, __ATOMIC_ACQUIRE);
+    struct rt_batch_clock c = {.age = tsc - rp->seq_open_tsc,
+                               .time = rp->batch_time_tsc,
+                               .hold_max = rp->batch_time_tsc * RT_BATCH_HOLD_MAX};
+    c.log_writing = __atomic_load_n(&rp->log_writing, __ATOMIC_RELAXED) != 0 ? 1u : 0u;
+    c.log_done = writes != rp->seq_writes_seen ? 1u : 0u;
+    c.idle = __atomic_load_n(&rp->seq_idle, __ATOMIC_RELAXED) != 0 &&
+             rte_ring_count(rp->seq_pool.full) == 0 && rte_ring_count(rp->rt->req_ring) == 0;
+    rp->seq_writes_seen = writes;
+    enum rt_batch_close why = rt_batch_close_rule(&c);
+    if (why != RT_BATCH_KEEP) {
+        __atomic_fetch_add(&rp->view.batch_close[why], 1, __ATOMIC_RELAXED);
     }
-    return __atomic_load_n(&rp->log_writing, __ATOMIC_RELAXED) == 0 ||
-           age >= rp->batch_time_tsc * RT_BATCH_HOLD_MAX;
+    return why != RT_BATCH_KEEP;
 }
 
 static void rt_repl_seq_request(struct rt_repl *rp, struct rte_mbuf *m, bool leader)

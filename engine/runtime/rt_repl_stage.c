@@ -18,6 +18,7 @@
 
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up);
 static void rt_repl_probes_flush(struct rt_repl *rp);
+static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done);
 
 static inline struct rt_meta *rt_repl_meta(struct rte_mbuf *m)
 {
@@ -345,6 +346,13 @@ static void rt_repl_view(struct rt_repl *rp)
     __atomic_store_n(&v->first_index, raft_first_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->role, rp->role, __ATOMIC_RELAXED);
     __atomic_store_n(&v->leader, rp->leader, __ATOMIC_RELAXED);
+    if (!rp->log_apart) {
+        rt_repl_log_stats(rp); /* else the log lcore publishes them */
+    }
+    if (rp->seq_apart) { /* the sequencer's "idle pipeline" close rule */
+        uint32_t idle = raft_last_index(rp->raft) == raft_commit_index(rp->raft) ? 1u : 0u;
+        __atomic_store_n(&rp->seq_idle, idle, __ATOMIC_RELAXED);
+    }
     for (uint32_t i = 0; i < rp->rt->conf->nodes_n; i++) {
         uint32_t id = rp->rt->conf->nodes[i].id;
         uint64_t mi =
@@ -447,6 +455,20 @@ static int rt_repl_log_remote(struct rt_repl *rp, uint64_t *durable, uint64_t *t
     return 0;
 }
 
+/* The log driven here: reap completions, let the open batch close on a completed write
+ * before the next write is submitted (it then rides that write), submit. */
+static int rt_repl_log_local(struct rt_repl *rp, uint64_t *durable)
+{
+    int rc = disk_log_reap(rp->log);
+    if (rc > 0) {
+        rt_repl_batch_check(rp, rte_rdtsc(), true);
+    }
+    if (rc >= 0) {
+        rc = disk_log_poll(rp->log, durable);
+    }
+    return rc;
+}
+
 /* Log stage: reap io_uring completions (or read the log lcore's report) and report the
  * durable index (a snapshot covers what it replaced, so its index counts as durable too). */
 static uint32_t rt_repl_log(struct rt_repl *rp)
@@ -454,7 +476,7 @@ static uint32_t rt_repl_log(struct rt_repl *rp)
     uint64_t durable = 0;
     uint64_t dterm = 0;
     int rc =
-        rp->log_apart ? rt_repl_log_remote(rp, &durable, &dterm) : disk_log_poll(rp->log, &durable);
+        rp->log_apart ? rt_repl_log_remote(rp, &durable, &dterm) : rt_repl_log_local(rp, &durable);
     if (rc < 0) {
         rt_repl_fail(rp, "log", rc);
         return 0;
@@ -638,30 +660,45 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
         if (rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0) {
             break;
         }
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
     rte_pktmbuf_free(m);
     if (rt_batch_count(rp->batch, rp->batch_len) >= rp->batch_count_max) {
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
 }
 
-/* Group commit at the entry level: a partial batch closes once batch_time_us passed, unless
- * the log is still writing the previous entries: anything proposed now would wait for that
- * write anyway, so the batch keeps growing with the load (fewer, larger entries and
- * AppendEntries), bounded by RT_BATCH_HOLD_MAX x batch_time_us and the count/byte limits. */
-static bool rt_repl_batch_due(const struct rt_repl *rp, uint64_t tsc)
+/* Group commit at the entry level (rt_batch_close_rule): an idle pipeline proposes at once;
+ * under load the batch grows while the log writes and closes when a write completes, so that
+ * everything gathered meanwhile rides the next write; bounded by RT_BATCH_HOLD_MAX x
+ * batch_time_us and the count/byte limits. */
+static uint8_t rt_repl_log_writing(const struct rt_repl *rp)
+{
+    if (rp->log_apart) {
+        return __atomic_load_n(&rp->log_writing, __ATOMIC_RELAXED) != 0 ? 1u : 0u;
+    }
+    return disk_log_writing(rp->log) ? 1u : 0u;
+}
+
+static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done)
 {
     if (rp->batch_open_tsc == 0) {
-        return false;
+        return;
     }
-    uint64_t age = tsc - rp->batch_open_tsc;
-    if (age < rp->batch_time_tsc) {
-        return false;
+    struct rt_batch_clock c = {.age = tsc - rp->batch_open_tsc,
+                               .time = rp->batch_time_tsc,
+                               .hold_max = rp->batch_time_tsc * RT_BATCH_HOLD_MAX,
+                               .log_writing = rt_repl_log_writing(rp),
+                               .log_done = log_done};
+    c.idle = raft_last_index(rp->raft) == raft_commit_index(rp->raft) &&
+             rte_ring_count(rp->rt->req_ring) == 0;
+    enum rt_batch_close why = rt_batch_close_rule(&c);
+    if (why != RT_BATCH_KEEP) {
+        rp->view.batch_close[why]++;
+        rt_repl_propose(rp);
     }
-    bool writing = rp->log_apart ? __atomic_load_n(&rp->log_writing, __ATOMIC_RELAXED) != 0
-                                 : disk_log_writing(rp->log);
-    return !writing || age >= rp->batch_time_tsc * RT_BATCH_HOLD_MAX;
 }
 
 static void rt_repl_read(struct rt_repl *rp, struct rte_mbuf *m)
@@ -713,7 +750,8 @@ static void rt_repl_probe(struct rt_repl *rp, struct rte_mbuf *m)
         rp->batch_open_tsc != 0 && rt_batch_add(rp->batch, rp->batch_cap, &rp->batch_len, &c) == 0;
     if (!added) {
         if (rp->batch_open_tsc != 0) {
-            rt_repl_propose(rp); /* full: the earlier probes ride it, this one the next */
+            rp->view.batch_close[0]++; /* closed full (count or bytes) */
+            rt_repl_propose(rp);       /* full: the earlier probes ride it, this one the next */
         }
         rp->batch_len = rt_batch_init(rp->batch);
         rp->batch_open_tsc = rte_rdtsc();
@@ -724,6 +762,7 @@ static void rt_repl_probe(struct rt_repl *rp, struct rte_mbuf *m)
     p->index = 0;
     rp->probes_n++;
     if (rt_batch_count(rp->batch, rp->batch_len) >= rp->batch_count_max) {
+        rp->view.batch_close[0]++; /* closed full (count or bytes) */
         rt_repl_propose(rp);
     }
 }
@@ -829,9 +868,7 @@ uint32_t rt_repl_stage(struct rt *rt)
         }
         work += n;
     }
-    if (rt_repl_batch_due(rp, tsc)) {
-        rt_repl_propose(rp);
-    }
+    rt_repl_batch_check(rp, tsc, false);
     work += rt_repl_log(rp);
     work += rt_snap_poll(rp);
     rt_repl_admin(rp);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -119,4 +120,92 @@ Test(idle, mode_parse)
     cr_assert_eq(idle_mode_parse("backoff", &m), 0);
     cr_assert_eq(m, IDLE_BACKOFF);
     cr_assert_eq(idle_mode_parse("fast", &m), -EINVAL);
+}
+
+/* A pipe whose read end is readable (one byte written) or not. */
+static void ready_pipe(int fds[2], int ready)
+{
+    cr_assert_eq(pipe(fds), 0);
+    if (ready) {
+        cr_assert_eq(write(fds[1], "x", 1), 1);
+    }
+}
+
+Test(idle, wait_fd_add_checks_its_arguments)
+{
+    struct idle s;
+    struct idle_conf c = {.mode = IDLE_BACKOFF};
+    cr_assert_eq(idle_init(&s, &c), 0);
+    cr_assert_eq(idle_wait_fd_add(&s, -1), -EINVAL);
+    for (int i = 0; i < IDLE_WAIT_FDS_MAX; i++) {
+        cr_assert_eq(idle_wait_fd_add(&s, 0), 0);
+    }
+    cr_assert_eq(idle_wait_fd_add(&s, 0), -ENOSPC);
+}
+
+Test(idle, ready_descriptor_ends_the_sleep_early)
+{
+    int p[2];
+    ready_pipe(p, 1);
+    struct idle s;
+    struct idle_conf c = {.mode = IDLE_BACKOFF,
+                          .spin_rounds = 1,
+                          .sleep_ns_min = 500000000,
+                          .sleep_ns_max = 500000000};
+    cr_assert_eq(idle_init(&s, &c), 0);
+    cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_NONE);
+    uint64_t t0 = now_ns();
+    /* With descriptors the back-off sleeps right after its spin rounds. */
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_SLEEP);
+    uint64_t dt = now_ns() - t0;
+    cr_assert_eq(s.wakeups, 1);
+    cr_assert_lt(dt, 250000000ull, "a 500 ms sleep with a ready descriptor took %llu ns",
+                 (unsigned long long)dt);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(idle, quiet_descriptor_sleeps_the_whole_time)
+{
+    int p[2];
+    ready_pipe(p, 0);
+    struct idle s;
+    struct idle_conf c = {
+        .mode = IDLE_BACKOFF, .spin_rounds = 1, .sleep_ns_min = 20000000, .sleep_ns_max = 20000000};
+    cr_assert_eq(idle_init(&s, &c), 0);
+    cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
+    (void)idle_after(&s, 0);
+    uint64_t t0 = now_ns();
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_SLEEP);
+    cr_assert_geq(now_ns() - t0, 19000000ull);
+    cr_assert_eq(s.wakeups, 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(idle, descriptor_ready_without_work_stops_waking_the_loop)
+{
+    int p[2];
+    ready_pipe(p, 1);
+    struct idle s;
+    struct idle_conf c = {.mode = IDLE_BACKOFF,
+                          .spin_rounds = 1,
+                          .pause_rounds = 1,
+                          .yield_rounds = 1,
+                          .sleep_ns_min = 1000,
+                          .sleep_ns_max = 100000};
+    cr_assert_eq(idle_init(&s, &c), 0);
+    cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
+    for (int i = 0; i < 1 + IDLE_WAKES_MAX + 10; i++) {
+        (void)idle_after(&s, 0);
+    }
+    /* Stays ready but brings no work: after IDLE_WAKES_MAX the sleeps are plain again. */
+    cr_assert_eq(s.wakeups, IDLE_WAKES_MAX);
+    cr_assert_eq(idle_after(&s, 1), IDLE_ACT_NONE);
+    (void)idle_after(&s, 0);
+    (void)idle_after(&s, 0);
+    cr_assert_eq(s.wakeups, IDLE_WAKES_MAX + 1, "work starts a new spell that may wake again");
+    close(p[0]);
+    close(p[1]);
 }

@@ -103,3 +103,49 @@ Test(rt_batch, trailing_bytes_and_bad_flag_are_malformed)
     cr_assert_eq(rt_batch_iter_init(&it, buf, len), 0);
     cr_assert_eq(rt_batch_next(&it, &got), ORDO_EMALFORMED);
 }
+
+/* The sequencer's close rule: one behaviour per case. */
+static struct rt_batch_clock close_clock(uint64_t age, int writing, int done, int idle)
+{
+    struct rt_batch_clock c = {.age = age, .time = 50, .hold_max = 2000};
+    c.log_writing = (uint8_t)writing;
+    c.log_done = (uint8_t)done;
+    c.idle = (uint8_t)idle;
+    return c;
+}
+
+Test(rt_batch, close_rule_idle_pipeline_closes_at_once)
+{
+    struct rt_batch_clock c = close_clock(0, 0, 0, 1);
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_CLOSE_IDLE);
+}
+
+Test(rt_batch, close_rule_idle_but_writing_waits)
+{
+    /* A write in flight (a heartbeat's no-op, a follower's entries) means the batch would wait
+     * for it anyway: it keeps growing until the write completes. */
+    struct rt_batch_clock c = close_clock(10, 1, 0, 1);
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_KEEP);
+}
+
+Test(rt_batch, close_rule_busy_pipeline_waits_batch_time)
+{
+    struct rt_batch_clock c = close_clock(49, 0, 0, 0);
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_KEEP);
+    c.age = 50;
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_CLOSE_TIME);
+}
+
+Test(rt_batch, close_rule_write_completion_closes_a_young_batch)
+{
+    struct rt_batch_clock c = close_clock(1, 0, 1, 0);
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_CLOSE_WRITE);
+}
+
+Test(rt_batch, close_rule_holds_while_writing_up_to_hold_max)
+{
+    struct rt_batch_clock c = close_clock(1999, 1, 0, 0);
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_KEEP);
+    c.age = 2000;
+    cr_assert_eq(rt_batch_close_rule(&c), RT_BATCH_CLOSE_HOLD);
+}
