@@ -1309,9 +1309,15 @@ void conf_mbufs_need(const struct conf *c, struct conf_mbuf_need *need)
     need->rings = (uint64_t)need->rings_n * (r->ring_size - 1u);
     need->bursts = (uint64_t)need->lcores_n * ((uint64_t)r->rx_burst + r->tx_burst);
     uint32_t cache = r->mbufs / 8u < CONF_MBUF_CACHE_MAX ? r->mbufs / 8u : CONF_MBUF_CACHE_MAX;
-    need->caches = (uint64_t)need->lcores_n * cache;
+    need->caches = (uint64_t)need->lcores_n * CONF_MBUF_CACHE_HELD(cache);
+    /* rt_stage_rx queues split items once it holds an RX burst of them (rt_rx_push). */
+    need->split = r->rx_burst;
     need->parked = replicated ? CONF_MBUF_PARKED : 0u;
-    need->total = need->descriptors + need->rings + need->bursts + need->caches + need->parked;
+    uint32_t replies =
+        r->batch_count_max < CONF_MBUF_REPLIES_MAX ? r->batch_count_max : CONF_MBUF_REPLIES_MAX;
+    need->replies = replicated ? replies : 0u;
+    need->total = need->descriptors + need->rings + need->bursts + need->caches + need->split +
+                  need->parked + need->replies;
 }
 
 /* Every part that can hold an mbuf of the port's pool at once must fit in it: a pool that runs
@@ -1327,13 +1333,14 @@ static int conf_check_mbufs(struct conf_ctx *ctx)
     if (r->mbufs >= n.total) {
         return 0;
     }
-    return conf_fail(
-        ctx, "mbufs",
-        "expected at least %" PRIu64 ", got %" PRIu32 ": queues x rx_desc/tx_desc %" PRIu64
-        " + %" PRIu32 " rings x ring_size %" PRIu64 " + %" PRIu32
-        " lcores x (rx_burst + tx_burst + cache) %" PRIu64 " + parked reads/probes %" PRIu64,
-        n.total, r->mbufs, n.descriptors, n.rings_n, n.rings, n.lcores_n, n.bursts + n.caches,
-        n.parked);
+    return conf_fail(ctx, "mbufs",
+                     "expected at least %" PRIu64 ", got %" PRIu32
+                     ": queues x rx_desc/tx_desc %" PRIu64 " + %" PRIu32
+                     " rings x ring_size %" PRIu64 " + %" PRIu32
+                     " lcores x (bursts + cache) %" PRIu64 " + RX split %" PRIu64
+                     " + parked reads/probes/replies %" PRIu64,
+                     n.total, r->mbufs, n.descriptors, n.rings_n, n.rings, n.lcores_n,
+                     n.bursts + n.caches, n.split, n.parked + n.replies);
 }
 
 static int conf_check_replica(struct conf_ctx *ctx)

@@ -108,7 +108,7 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
     nc.rx_desc = r->rx_desc;
     nc.tx_desc = r->tx_desc;
     nc.mbufs = r->mbufs;
-    nc.mbuf_cache = RTE_MIN(256u, r->mbufs / 8u);
+    nc.mbuf_cache = RTE_MIN(CONF_MBUF_CACHE_MAX, r->mbufs / 8u); /* as conf counts it */
     nc.mbuf_priv_size = (uint16_t)RTE_ALIGN(sizeof(struct rt_meta), RTE_MBUF_PRIV_ALIGN);
     nc.frame_len_max = rt_frame_len_max(rt->conf->cluster.value_max);
     if (rt_replicated(rt->conf, rt->self)) {

@@ -215,7 +215,7 @@ static void rt_repl_reply(struct rt_repl *rp, const struct rt_batch_cmd *c,
 /* Applies one committed batch; the leader answers every command. */
 static int rt_repl_apply_batch(struct rt_repl *rp, const struct msg_entry *e, bool leader)
 {
-    struct rte_mbuf *out[RT_BATCH_COUNT_MAX > 256 ? 256 : RT_BATCH_COUNT_MAX];
+    struct rte_mbuf *out[CONF_MBUF_REPLIES_MAX]; /* counted in [replica] mbufs */
     uint32_t n = 0;
     struct rt_batch_iter it;
     struct rt_batch_cmd c;

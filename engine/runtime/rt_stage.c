@@ -79,7 +79,8 @@ static bool rt_peer(const struct rt *rt, struct rte_mbuf *m, const uint8_t *msg,
 }
 
 /* Requests the RX stage collected for the request ring. A multi-request frame can add up to
- * MSG_MULTI_MAX at once, so a full array is flushed to the ring first. */
+ * MSG_MULTI_MAX at once, so the array is flushed to the ring once it holds an RX burst: the
+ * split copies in hand stay within rx_burst, as conf_mbufs_need counts them. */
 struct rt_rx_out {
     struct rte_mbuf *req[RT_BURST_MAX];
     uint32_t nreq;
@@ -93,7 +94,7 @@ static void rt_rx_flush(struct rt *rt, struct rt_rx_out *o)
 
 static void rt_rx_push(struct rt *rt, struct rt_rx_out *o, struct rte_mbuf *m)
 {
-    if (o->nreq == RT_BURST_MAX) {
+    if (o->nreq >= rt->rx_burst) {
         rt_rx_flush(rt, o);
     }
     o->req[o->nreq++] = m;

@@ -305,9 +305,11 @@ Test(conf_helpers, mbufs_need_of_a_single_replica)
     cr_assert_eq(n.rings, 2046);
     cr_assert_eq(n.lcores_n, 1);
     cr_assert_eq(n.bursts, 64);
-    cr_assert_eq(n.caches, 256);
+    cr_assert_eq(n.caches, 384, "a 256-mbuf cache holds up to its flush threshold, 384");
+    cr_assert_eq(n.split, 32, "one RX burst of multi-request items copied out");
     cr_assert_eq(n.parked, 0);
-    cr_assert_eq(n.total, 3390);
+    cr_assert_eq(n.replies, 0);
+    cr_assert_eq(n.total, 3550);
     conf_free(&c);
 }
 
@@ -323,9 +325,12 @@ Test(conf_helpers, mbufs_need_counts_stage_lcores_and_parked)
     cr_assert_eq(n.descriptors, 2 * 256 + 3 * 512);
     cr_assert_eq(n.rings, 3 * 4095);
     cr_assert_eq(n.bursts, 3 * (64 + 128));
-    cr_assert_eq(n.caches, 3 * 256);
+    cr_assert_eq(n.caches, 3 * 384);
+    cr_assert_eq(n.split, 64, "rx_burst");
     cr_assert_eq(n.parked, CONF_MBUF_PARKED);
-    cr_assert_eq(n.total, n.descriptors + n.rings + n.bursts + n.caches + n.parked);
+    cr_assert_eq(n.replies, 128, "a leader's replies to one batch of batch_count_max commands");
+    cr_assert_eq(n.total,
+                 n.descriptors + n.rings + n.bursts + n.caches + n.split + n.parked + n.replies);
     cr_assert_leq(n.total, c.replica.mbufs);
     conf_free(&c);
 }
@@ -577,15 +582,18 @@ BAD(eal_sets_main_lcore, "eal-main-lcore.ini",
 BAD(election_vs_heartbeat, "election-ticks.ini",
     ": [replica] election_ticks: expected at least 2 x heartbeat_ticks = 20, got 15")
 BAD(mbufs_too_few, "mbufs-small.ini",
-    ": [replica] mbufs: expected at least 7354, got 1000: queues x rx_desc/tx_desc 2048 + 3 rings "
-    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 189 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 7512, got 1000: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (bursts + cache) 251 + RX split 32 + parked "
+    "reads/probes/replies 2112")
 /* The pool that stalled a veth leader's TX for 1-2 s under 256 outstanding requests. */
 BAD(mbufs_veth_4095_refused, "mbufs-veth-4095.ini",
-    ": [replica] mbufs: expected at least 6461, got 4095: queues x rx_desc/tx_desc 1024 + 3 rings "
-    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 320 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 6685, got 4095: queues x rx_desc/tx_desc 1024 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (bursts + cache) 448 + RX split 32 + parked "
+    "reads/probes/replies 2112")
 BAD(mbufs_count_every_stage_lcore, "mbufs-lcores.ini",
-    ": [replica] mbufs: expected at least 9469, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
-    "x ring_size 3069 + 3 lcores x (rx_burst + tx_burst + cache) 2304 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 10173, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 3 lcores x (bursts + cache) 2688 + RX split 256 + parked "
+    "reads/probes/replies 2112")
 BAD(snapshot_log_bytes_below_batch, "snapshot-log-bytes.ini",
     ": [replica] snapshot_log_bytes: expected 0 or at least batch_bytes_max = 8192, got 4096")
 BAD(snapshot_log_bytes_range, "snapshot-log-bytes-range.ini",

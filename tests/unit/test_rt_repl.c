@@ -419,7 +419,15 @@ Test(rt_repl, leader_applies_every_item_of_a_multi_request_once)
         cr_assert_eq(ans[i].u.reply.status, MSG_STATUS_OK, "answer %u", i);
     }
     cr_assert_eq(sm_kv_count(g_sm[l]), 3);
-    /* The same frame again: every item is a retry, answered from its session. */
+    /* The frame again under the same request numbers, with other values so that a second
+     * apply would show: every item is a retry, answered from its session. */
+    uint8_t again[3][64];
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[4] = {'m', (char)('0' + i), 0, 0};
+        int n = sm_kv_encode_put(again[i], sizeof(again[i]), k, 2, "w", 1);
+        reqs[i].args = again[i];
+        reqs[i].args_len = (uint32_t)n;
+    }
     send_multi(l, reqs, 3);
     (void)collect_answers(ans, 3);
     for (uint32_t i = 0; i < 3; i++) {
@@ -427,4 +435,14 @@ Test(rt_repl, leader_applies_every_item_of_a_multi_request_once)
                      ans[i].u.reply.status);
     }
     cr_assert_eq(sm_kv_count(g_sm[l]), 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[4] = {'m', (char)('0' + i), 0, 0};
+        uint8_t get[16];
+        uint8_t v[8];
+        uint32_t vlen = 0;
+        int n = sm_kv_encode_get(get, sizeof(get), k, 2);
+        cr_assert_eq(sm_query(g_sm[l], SM_KV_OP_GET, get, (uint32_t)n, v, sizeof(v), &vlen),
+                     MSG_STATUS_OK);
+        cr_assert(vlen == 1 && v[0] == 'v', "item %u applied again by its retry", i);
+    }
 }
