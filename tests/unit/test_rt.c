@@ -1078,6 +1078,27 @@ Test(rt, malformed_multi_frame_dropped_whole_and_counted)
     free_all(out, 1);
 }
 
+/* multi_rejected counts every multi-request frame dropped whole, also those the header
+ * checks refuse (docs/protocol.md 3.13: the outer header never has MSG_HDR_MAC). */
+Test(rt, multi_frame_with_an_outer_mac_counted_as_rejected)
+{
+    struct msg_client_request reqs[2] = {
+        {0x77, 1, MSG_REQ_NO_SESSION, MSG_OP_NOOP, 0, NULL},
+        {0x78, 1, MSG_REQ_NO_SESSION, MSG_OP_NOOP, 0, NULL},
+    };
+    struct rte_mbuf *bad = mk_multi(reqs, NULL, 2);
+    uint8_t *f = rte_pktmbuf_mtod(bad, uint8_t *);
+    f[FRAME_UDP_PAYLOAD_OFF + 6] |= (uint8_t)MSG_HDR_MAC; /* header flags, u16 LE */
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 6] = 0;          /* UDP checksum: none */
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 7] = 0;
+    inject(bad);
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REJECTED), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REQUESTS), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 0);
+}
+
 Test(rt, multi_replies_stay_within_a_standard_frame)
 {
     /* 60 no-session no-ops from one address in three frames: their answers leave packed,
