@@ -3,6 +3,7 @@
  * applied and answered here; several: Raft replication (engine/runtime/rt_repl.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -134,6 +135,38 @@ static int ordo_parse_args(int argc, char **argv, struct ordo_opts *o)
     return 0;
 }
 
+/* Lcores that are not CPUs this process may run on (more stages than CPUs, e.g. one lcore per
+ * stage on a 2-CPU test host) are pinned round-robin to the CPUs it may use, with EAL
+ * --lcores "L@C,...": writes that option to buf and returns true; false when every lcore is
+ * such a CPU (then "-l" as usual) or the list does not fit. */
+static bool ordo_lcores_mapped(const struct conf_replica *r, char *buf, size_t len)
+{
+    cpu_set_t set;
+    uint32_t cpus[CPU_SETSIZE];
+    uint32_t n = 0;
+    bool all = true;
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+        return false;
+    }
+    for (uint32_t c = 0; c < CPU_SETSIZE; c++) {
+        if (CPU_ISSET(c, &set)) {
+            cpus[n++] = c;
+        }
+    }
+    for (uint32_t i = 0; i < r->lcores_n; i++) {
+        all = all && r->lcores[i] < CPU_SETSIZE && CPU_ISSET(r->lcores[i], &set);
+    }
+    if (all || n == 0) {
+        return false;
+    }
+    size_t used = (size_t)snprintf(buf, len, "--lcores=");
+    for (uint32_t i = 0; i < r->lcores_n && used < len; i++) {
+        used += (size_t)snprintf(buf + used, len - used, "%s%u@%u", i > 0 ? "," : "", r->lcores[i],
+                                 cpus[i % n]);
+    }
+    return used < len;
+}
+
 /* EAL argv: the node's eal string, then the lcores of [replica] and the log level. Static:
  * the EAL keeps pointers into it. */
 static int ordo_eal_start(const struct conf *c, const struct conf_node *node, int level,
@@ -162,8 +195,15 @@ static int ordo_eal_start(const struct conf *c, const struct conf_node *node, in
     for (int i = 1; i < av.argc; i++) {
         argv[argc++] = av.argv[i];
     }
+    static char mapped[CONF_LCORES_MAX * 16];
     char *extra[] = {"-l", lcores, "--main-lcore", main_lcore};
-    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+    size_t from = 0;
+    if (ordo_lcores_mapped(&c->replica, mapped, sizeof(mapped))) {
+        fprintf(stderr, "ordo: node %u: lcores beyond this process's CPUs: %s\n", node->id, mapped);
+        extra[1] = mapped;
+        from = 1;
+    }
+    for (size_t i = from; i < sizeof(extra) / sizeof(extra[0]); i++) {
         argv[argc++] = extra[i];
     }
     argv[argc] = NULL;

@@ -1309,9 +1309,15 @@ void conf_mbufs_need(const struct conf *c, struct conf_mbuf_need *need)
     need->rings = (uint64_t)need->rings_n * (r->ring_size - 1u);
     need->bursts = (uint64_t)need->lcores_n * ((uint64_t)r->rx_burst + r->tx_burst);
     uint32_t cache = r->mbufs / 8u < CONF_MBUF_CACHE_MAX ? r->mbufs / 8u : CONF_MBUF_CACHE_MAX;
-    need->caches = (uint64_t)need->lcores_n * cache;
+    need->caches = (uint64_t)need->lcores_n * CONF_MBUF_CACHE_HELD(cache);
+    /* rt_stage_rx queues split items once it holds an RX burst of them (rt_rx_push). */
+    need->split = r->rx_burst;
     need->parked = replicated ? CONF_MBUF_PARKED : 0u;
-    need->total = need->descriptors + need->rings + need->bursts + need->caches + need->parked;
+    uint32_t replies =
+        r->batch_count_max < CONF_MBUF_REPLIES_MAX ? r->batch_count_max : CONF_MBUF_REPLIES_MAX;
+    need->replies = replicated ? replies : 0u;
+    need->total = need->descriptors + need->rings + need->bursts + need->caches + need->split +
+                  need->parked + need->replies;
 }
 
 /* Every part that can hold an mbuf of the port's pool at once must fit in it: a pool that runs
@@ -1327,13 +1333,14 @@ static int conf_check_mbufs(struct conf_ctx *ctx)
     if (r->mbufs >= n.total) {
         return 0;
     }
-    return conf_fail(
-        ctx, "mbufs",
-        "expected at least %" PRIu64 ", got %" PRIu32 ": queues x rx_desc/tx_desc %" PRIu64
-        " + %" PRIu32 " rings x ring_size %" PRIu64 " + %" PRIu32
-        " lcores x (rx_burst + tx_burst + cache) %" PRIu64 " + parked reads/probes %" PRIu64,
-        n.total, r->mbufs, n.descriptors, n.rings_n, n.rings, n.lcores_n, n.bursts + n.caches,
-        n.parked);
+    return conf_fail(ctx, "mbufs",
+                     "expected at least %" PRIu64 ", got %" PRIu32
+                     ": queues x rx_desc/tx_desc %" PRIu64 " + %" PRIu32
+                     " rings x ring_size %" PRIu64 " + %" PRIu32
+                     " lcores x (bursts + cache) %" PRIu64 " + RX split %" PRIu64
+                     " + parked reads/probes/replies %" PRIu64,
+                     n.total, r->mbufs, n.descriptors, n.rings_n, n.rings, n.lcores_n,
+                     n.bursts + n.caches, n.split, n.parked + n.replies);
 }
 
 static int conf_check_replica(struct conf_ctx *ctx)
@@ -1486,6 +1493,36 @@ static int conf_check_clients(struct conf_ctx *ctx)
     return 0;
 }
 
+/* Whether node n's port is a net_af_xdp one: its port name, or the vdev its EAL string makes
+ * when the port is given by index. */
+static bool conf_node_af_xdp(const struct conf_node *n)
+{
+    if (n->port_index < 0) {
+        return strncmp(n->port, "net_af_xdp", 10) == 0;
+    }
+    return strstr(n->eal, "net_af_xdp") != NULL;
+}
+
+/* A peer_mtu the port cannot receive would not fail anywhere: the kernel would drop every
+ * AppendEntries over its limit, forever (docs/configuration.md, peer_mtu). */
+static int conf_check_af_xdp(struct conf_ctx *ctx)
+{
+    const struct conf *c = ctx->out;
+    if (c->nodes_n < 2 || c->replica.peer_mtu <= CONF_AF_XDP_PEER_MTU_MAX) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < c->nodes_n; i++) {
+        if (conf_node_af_xdp(&c->nodes[i])) {
+            ctx->section = "replica";
+            return conf_fail(ctx, "peer_mtu",
+                             "expected at most %u with net_af_xdp ([node.%" PRIu32
+                             "]: 4 KiB umem chunks), got %" PRIu32,
+                             CONF_AF_XDP_PEER_MTU_MAX, c->nodes[i].id, c->replica.peer_mtu);
+        }
+    }
+    return 0;
+}
+
 static int conf_check(struct conf_ctx *ctx)
 {
     if (!ctx->have_cluster) {
@@ -1495,6 +1532,9 @@ static int conf_check(struct conf_ctx *ctx)
     int rc = conf_check_nodes(ctx);
     if (rc == 0) {
         rc = conf_check_replica(ctx);
+    }
+    if (rc == 0) {
+        rc = conf_check_af_xdp(ctx);
     }
     if (rc == 0) {
         rc = conf_check_clients(ctx);

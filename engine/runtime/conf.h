@@ -30,8 +30,19 @@
  * their index (RT_READS_MAX) plus pktgen probes waiting for theirs (RT_PROBES_MAX); rt_repl.c
  * checks the sum at compile time. */
 #define CONF_MBUF_PARKED 2048u
+/* Replies a leader's apply stage builds for one committed batch before it queues them
+ * (rt_repl_apply_batch): at most this many, and at most batch_count_max. */
+#define CONF_MBUF_REPLIES_MAX 256u
 /* The per-lcore mempool cache rt.c gives the port's pool: min(this, mbufs / 8). */
 #define CONF_MBUF_CACHE_MAX 256u
+/* What such a cache of size mbufs can hold: DPDK fills it up to its flush threshold, 1.5 x
+ * its size (CALC_CACHE_FLUSHTHRESH in rte_mempool.c), before it spills to the pool. */
+#define CONF_MBUF_CACHE_HELD(size) ((size)*3u / 2u)
+/* Largest [replica] peer_mtu a replicated node on net_af_xdp can carry: its frame, the mbuf,
+ * the PMD's and the kernel's XDP headroom must fit one 4 KiB umem chunk, or the kernel drops
+ * larger frames on receive and the cluster wedges (drivers/net/net.h net_af_xdp_frame_max;
+ * tests/unit/test_net_xdp.c keeps the two in step). */
+#define CONF_AF_XDP_PEER_MTU_MAX 3300u
 
 enum conf_idle {
     CONF_IDLE_BUSY = 1,    /* spin on empty polls: lowest latency, one core per lcore */
@@ -157,8 +168,10 @@ struct conf_mbuf_need {
     uint64_t rings;       /* rings_n x (ring_size - 1): an rte_ring holds size - 1 */
     uint32_t lcores_n;    /* distinct stage lcores (rx, seq, log, apply, tx) */
     uint64_t bursts;      /* lcores_n x (rx_burst + tx_burst): bursts in hand */
-    uint64_t caches;      /* lcores_n x the mempool cache (CONF_MBUF_CACHE_MAX, mbufs / 8) */
+    uint64_t caches;      /* lcores_n x what a mempool cache holds (CONF_MBUF_CACHE_HELD) */
+    uint64_t split;       /* rx_burst: multi-request items RX copied out and has not queued */
     uint64_t parked;      /* replicated (more than one node): CONF_MBUF_PARKED, else 0 */
+    uint64_t replies;     /* replicated: min(CONF_MBUF_REPLIES_MAX, batch_count_max), else 0 */
     uint64_t total;
 };
 

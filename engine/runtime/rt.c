@@ -26,7 +26,7 @@ bool rt_replicated(const struct conf *conf, const struct conf_node *self)
     return conf->nodes_n > 1 && self->data_dir[0] != '\0';
 }
 
-static const char *const rt_stage_names[RT_STAGES] = {"rx", "apply", "tx"};
+static const char *const rt_stage_names[RT_STAGES] = {"rx", "apply", "tx", "seq", "log"};
 
 uint16_t rt_frame_len_max(uint32_t value_max)
 {
@@ -60,9 +60,17 @@ static int rt_map_lcores(struct rt *rt, struct ordo_errmsg *e)
     rt->stage_lcore[RT_STAGE_RX] = r->rx_lcore;
     rt->stage_lcore[RT_STAGE_APPLY] = r->apply_lcore;
     rt->stage_lcore[RT_STAGE_TX] = r->tx_lcore;
+    /* The sequencer and the log exist apart only in replicated mode; on the apply lcore they
+     * run inside its round (run-to-completion, no rings). */
+    bool repl = rt_replicated(rt->conf, rt->self);
+    rt->stage_lcore[RT_STAGE_SEQ] = repl ? r->seq_lcore : r->apply_lcore;
+    rt->stage_lcore[RT_STAGE_LOG] = repl ? r->log_lcore : r->apply_lcore;
     rt->lcores_n = 0;
     for (int s = 0; s < RT_STAGES; s++) {
         uint32_t id = rt->stage_lcore[s];
+        if (s >= RT_STAGE_SEQ && id == rt->stage_lcore[RT_STAGE_APPLY]) {
+            continue;
+        }
         if (id >= RTE_MAX_LCORE || !rte_lcore_is_enabled(id)) {
             ordo_errmsg_set(e, "%s: [replica] %s_lcore: lcore %u is not in the EAL lcore list",
                             rt->conf->path, rt_stage_names[s], id);
@@ -100,7 +108,7 @@ static int rt_open_port(struct rt *rt, struct ordo_errmsg *e)
     nc.rx_desc = r->rx_desc;
     nc.tx_desc = r->tx_desc;
     nc.mbufs = r->mbufs;
-    nc.mbuf_cache = RTE_MIN(256u, r->mbufs / 8u);
+    nc.mbuf_cache = RTE_MIN(CONF_MBUF_CACHE_MAX, r->mbufs / 8u); /* as conf counts it */
     nc.mbuf_priv_size = (uint16_t)RTE_ALIGN(sizeof(struct rt_meta), RTE_MBUF_PRIV_ALIGN);
     nc.frame_len_max = rt_frame_len_max(rt->conf->cluster.value_max);
     if (rt_replicated(rt->conf, rt->self)) {
@@ -245,8 +253,14 @@ static int rt_lcore_loop(void *arg)
         if ((lc->stages & (1u << RT_STAGE_RX)) != 0) {
             work += rt_stage_rx(rt);
         }
+        if ((lc->stages & (1u << RT_STAGE_SEQ)) != 0) {
+            work += rt_repl_seq_stage(rt);
+        }
         if ((lc->stages & (1u << RT_STAGE_APPLY)) != 0) {
             work += rt->repl != NULL ? rt_repl_stage(rt) : rt_stage_apply(rt);
+        }
+        if ((lc->stages & (1u << RT_STAGE_LOG)) != 0) {
+            work += rt_repl_log_stage(rt);
         }
         if ((lc->stages & (1u << RT_STAGE_TX)) != 0) {
             work += rt_stage_tx(rt);
@@ -269,8 +283,10 @@ static void rt_idle_fds(struct rt *rt, struct rt_lcore *lc)
 {
     int fds[IDLE_WAIT_FDS_MAX];
     uint32_t n = 0;
-    if (lc->stages != (1u << RT_STAGES) - 1u) {
-        return;
+    const uint32_t all = (1u << RT_STAGE_RX) | (1u << RT_STAGE_APPLY) | (1u << RT_STAGE_TX);
+    if ((lc->stages & all) != all ||
+        (rt->repl != NULL && (rt->repl->seq_apart || rt->repl->log_apart))) {
+        return; /* requests or log reports come through rings: no descriptor wakes it */
     }
     n = net_port_wait_fds(&rt->port, fds, IDLE_WAIT_FDS_MAX - 1);
     if (n != 0 && rt->repl != NULL) { /* frames wake nothing without port sockets */

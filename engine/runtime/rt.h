@@ -27,7 +27,11 @@ enum rt_stage {
     RT_STAGE_RX = 0,    /* port RX -> parse, check, ARP/ICMP, request ring */
     RT_STAGE_APPLY = 1, /* request ring -> state machine -> reply ring */
     RT_STAGE_TX = 2,    /* reply ring -> port TX */
-    RT_STAGES = 3,
+    /* Replicated mode only, when placed apart from the apply lcore (else the apply lcore's
+     * round runs them): */
+    RT_STAGE_SEQ = 3, /* request ring -> write batches -> Raft core (rt_repl_seq.c) */
+    RT_STAGE_LOG = 4, /* log commands -> io_uring disk log -> durable report */
+    RT_STAGES = 5,
 };
 
 /* The stages one lcore runs, with that lcore's idle state. */

@@ -86,9 +86,14 @@ int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up)
         rc = sm_snapshot_write(rp->rt->sm, sm_mem_sink_write, &sink);
     }
     meta.len = sink.len;
+    if (!rt_repl_log_hold(rp)) {
+        sm_mem_sink_free(&sink);
+        return 0; /* stopping */
+    }
     if (rc == 0) {
         rc = disk_log_snap_save(rp->log, &meta, sink.data);
     }
+    rt_repl_log_release(rp);
     if (rc == 0) {
         struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN, .now_ms = rp->now_ms};
         ev.u.snapshot_taken.index = rp->applied;
@@ -97,8 +102,9 @@ int rt_repl_snapshot(struct rt_repl *rp, struct raft_update *up)
         (void)raft_step(rp->raft, &ev, up);
     }
     sm_mem_sink_free(&sink);
-    if (rc == 0) {
+    if (rc == 0 && rt_repl_log_hold(rp)) {
         rc = disk_log_compact(rp->log, meta.last_index);
+        rt_repl_log_release(rp);
     }
     if (rc != 0) {
         rt_repl_fail(rp, "snapshot", rc);
@@ -429,6 +435,14 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
         ordo_errmsg_set(e, "snapshot state: out of memory");
         return rc;
     }
+    rc = rt_repl_seq_init(rp);
+    if (rc == 0) {
+        rc = rt_repl_log_init(rp);
+    }
+    if (rc != 0) {
+        ordo_errmsg_set(e, "sequencer / log lcore rings: %s", ordo_strerror(rc));
+        return rc;
+    }
     rt_repl_tele = rp;
     rt_member_init(rp);
     (void)rte_telemetry_register_cmd("/ordo/raft", rt_repl_tele_cmd,
@@ -440,6 +454,12 @@ int rt_repl_init(struct rt *rt, struct ordo_errmsg *e)
                                      "Take a snapshot at the applied index now. No parameters");
     RTE_LOG(NOTICE, USER1, "ordo: node %u: replicated mode, %u nodes, batch cap %u bytes\n",
             rt->self->id, rt->conf->nodes_n, rp->batch_cap);
+    RTE_LOG(NOTICE, USER1,
+            "ordo: node %u: lcores: rx %u, sequencer %u%s, log %u%s, core+apply %u, tx %u\n",
+            rt->self->id, rt->stage_lcore[RT_STAGE_RX], rt->stage_lcore[RT_STAGE_SEQ],
+            rp->seq_apart ? " (own)" : "", rt->stage_lcore[RT_STAGE_LOG],
+            rp->log_apart ? " (own)" : "", rt->stage_lcore[RT_STAGE_APPLY],
+            rt->stage_lcore[RT_STAGE_TX]);
     return 0;
 }
 
@@ -458,6 +478,8 @@ void rt_repl_fini(struct rt *rt)
     for (uint32_t i = 0; i < rp->probes_n; i++) {
         rte_pktmbuf_free(rp->probes[(rp->probes_head + i) % RT_PROBES_MAX].m);
     }
+    rt_repl_seq_fini(rp);
+    rt_repl_log_fini(rp);
     raft_destroy(rp->raft);
     disk_log_close(rp->log);
     mem_free(rp->result);

@@ -1,7 +1,8 @@
 /* Replicated mode of the runtime (more than one node in the config): the sequencer, the Raft
  * core driver, the log stage on the io_uring disk log, the apply stage with leader replies and
  * follower redirects, ReadIndex reads, snapshots, and the /ordo/raft telemetry command.
- * All of it runs on the apply stage's lcore; see docs/replica.md. */
+ * All of it runs on the apply stage's lcore, except the sequencer (rt_repl_seq.c) and the log
+ * (rt_repl_log.c) when the config places them on lcores of their own; see docs/replica.md. */
 #ifndef ORDO_ENGINE_RUNTIME_RT_REPL_H
 #define ORDO_ENGINE_RUNTIME_RT_REPL_H
 
@@ -13,6 +14,7 @@
 #include "engine/runtime/rt.h"
 #include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_member.h"
+#include "engine/runtime/rt_pipe.h"
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
 /* A partial batch waits for the log's write in flight at most this many batch_time_us. */
@@ -150,6 +152,21 @@ struct rt_repl {
     uint32_t admin_snapshot;
     struct rt_member member; /* configuration in use, operator changes (rt_member.c) */
     struct rt_snap *bg;      /* background snapshots (rt_snap.c) */
+    /* Sequencer on its own lcore (rt_repl_seq.c; seq_apart false: the core's round batches). */
+    bool seq_apart;
+    struct rt_pipe_pool seq_pool; /* sequencer -> core: sealed batches, recycled */
+    struct rte_ring *seq_fwd;     /* sequencer -> core (SPSC): requests it does not batch */
+    struct rt_pipe_buf *seq_open; /* the sequencer's open batch */
+    uint64_t seq_open_tsc;
+    uint32_t seq_leader;      /* published by the core: 1 while it leads (the sequencer batches) */
+    uint32_t log_writing;     /* published by the log's owner: a write is in flight */
+    uint64_t log_writes;      /* published by the log's owner: writes completed (disk_stats) */
+    uint32_t seq_idle;        /* published by the core: nothing proposed waits for commit */
+    uint64_t seq_writes_seen; /* sequencer: log_writes at its last close check */
+    /* Log on its own lcore (rt_repl_log.c; log_apart false: the core drives the log). */
+    bool log_apart;
+    struct rt_pipe_log log_q;
+    uint64_t log_trunc_seq; /* reports from before this truncation command are stale */
 };
 
 #define RT_ADMIN_PENDING (1ull << 32)
@@ -161,6 +178,22 @@ ORDO_API void rt_repl_fini(struct rt *rt);
 /* One round of every replicated stage (ticks, peers, sequencer, log, reads). Returns the work
  * done. On a fatal error (disk) sets rt->failed and asks every stage to stop. */
 ORDO_API uint32_t rt_repl_stage(struct rt *rt);
+
+/* The sequencer's and the log's own lcores (rt.c runs them when placed apart). */
+ORDO_API uint32_t rt_repl_seq_stage(struct rt *rt);
+ORDO_API uint32_t rt_repl_log_stage(struct rt *rt);
+/* Start-up / teardown of the handoffs for the stages placed apart (rt->stage_lcore). */
+ORDO_API int rt_repl_seq_init(struct rt_repl *rp);
+ORDO_API void rt_repl_seq_fini(struct rt_repl *rp);
+ORDO_API int rt_repl_log_init(struct rt_repl *rp);
+ORDO_API void rt_repl_log_fini(struct rt_repl *rp);
+/* Core side of a log placed apart (no-ops when it is not): hold stops the log lcore so that
+ * the caller may use rp->log directly (snapshots, installs); false when the runtime stops
+ * meanwhile (skip the work). release lets the log lcore go on. */
+ORDO_API bool rt_repl_log_hold(struct rt_repl *rp);
+/* The log's counters into the telemetry view (and log_writes): called by the log's owner. */
+ORDO_API void rt_repl_log_stats(struct rt_repl *rp);
+ORDO_API void rt_repl_log_release(struct rt_repl *rp);
 
 /* Internal to the replicated stages (rt_repl.c, rt_repl_stage.c). */
 ORDO_API const char *rt_repl_role_name(uint8_t role);

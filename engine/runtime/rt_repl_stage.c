@@ -2,6 +2,7 @@
  * core, the sequencer's batches, the log stage (io_uring append / poll, durable reports), the
  * apply stage (leader replies, follower redirects) and ReadIndex reads. Each raft_update is
  * handled in the core's documented order: hard state, snapshot, entries, send, apply. */
+#include <errno.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -113,6 +114,9 @@ static int rt_repl_install(struct rt_repl *rp, const struct raft_update *up)
     int rc = rt_repl_load(rp, s->data, s->len);
     struct disk_snap_meta meta = {.last_index = s->index, .last_term = s->term, .len = s->len};
     meta.config = s->config;
+    if (!rt_repl_log_hold(rp)) {
+        return -ECANCELED; /* stopping */
+    }
     if (rc == 0) {
         rc = disk_log_snap_save(rp->log, &meta, s->data);
     }
@@ -124,6 +128,7 @@ static int rt_repl_install(struct rt_repl *rp, const struct raft_update *up)
     if (rc == 0 && up->truncate_from != 0 && b.index_last > s->index) {
         rc = disk_log_truncate(rp->log, s->index);
     }
+    rt_repl_log_release(rp);
     if (rc != 0) {
         rt_repl_fail(rp, "snapshot install", rc);
         return rc;
@@ -137,9 +142,26 @@ static int rt_repl_install(struct rt_repl *rp, const struct raft_update *up)
     return 0;
 }
 
+/* The log on its own lcore: the same truncation and appends, as commands in order. */
+static int rt_repl_entries_apart(struct rt_repl *rp, const struct raft_update *up)
+{
+    int rc = 0;
+    if (up->truncate_from != 0 && (up->flags & RAFT_UPD_SNAPSHOT) == 0) {
+        rc = rt_pipe_log_truncate(&rp->log_q, up->truncate_from - 1, &rp->log_trunc_seq);
+        rp->reported = RTE_MIN(rp->reported, up->truncate_from - 1);
+    }
+    if (rc == 0 && up->n_entries != 0) {
+        rc = rt_pipe_log_append(&rp->log_q, up->entries, up->n_entries);
+    }
+    return rc; /* 0, or -ECANCELED: stopping (disk errors come back in the log's report) */
+}
+
 static int rt_repl_entries(struct rt_repl *rp, const struct raft_update *up)
 {
     int rc = 0;
+    if (rp->log_apart) {
+        return rt_repl_entries_apart(rp, up);
+    }
     if (up->truncate_from != 0 && (up->flags & RAFT_UPD_SNAPSHOT) == 0) {
         rc = disk_log_truncate(rp->log, up->truncate_from - 1);
         /* The rewritten entries must be reported durable again. */
@@ -193,7 +215,7 @@ static void rt_repl_reply(struct rt_repl *rp, const struct rt_batch_cmd *c,
 /* Applies one committed batch; the leader answers every command. */
 static int rt_repl_apply_batch(struct rt_repl *rp, const struct msg_entry *e, bool leader)
 {
-    struct rte_mbuf *out[RT_BATCH_COUNT_MAX > 256 ? 256 : RT_BATCH_COUNT_MAX];
+    struct rte_mbuf *out[CONF_MBUF_REPLIES_MAX]; /* counted in [replica] mbufs */
     uint32_t n = 0;
     struct rt_batch_iter it;
     struct rt_batch_cmd c;
@@ -324,11 +346,13 @@ static void rt_repl_view(struct rt_repl *rp)
     __atomic_store_n(&v->first_index, raft_first_index(rp->raft), __ATOMIC_RELAXED);
     __atomic_store_n(&v->role, rp->role, __ATOMIC_RELAXED);
     __atomic_store_n(&v->leader, rp->leader, __ATOMIC_RELAXED);
-    struct disk_stats ds;
-    disk_log_stats(rp->log, &ds);
-    __atomic_store_n(&v->log_writes, ds.writes, __ATOMIC_RELAXED);
-    __atomic_store_n(&v->log_entries, ds.entries, __ATOMIC_RELAXED);
-    __atomic_store_n(&v->log_write_us, ds.write_us, __ATOMIC_RELAXED);
+    if (!rp->log_apart) {
+        rt_repl_log_stats(rp); /* else the log lcore publishes them */
+    }
+    if (rp->seq_apart) { /* the sequencer's "idle pipeline" close rule */
+        uint32_t idle = raft_last_index(rp->raft) == raft_commit_index(rp->raft) ? 1u : 0u;
+        __atomic_store_n(&rp->seq_idle, idle, __ATOMIC_RELAXED);
+    }
     for (uint32_t i = 0; i < rp->rt->conf->nodes_n; i++) {
         uint32_t id = rp->rt->conf->nodes[i].id;
         uint64_t mi =
@@ -353,21 +377,43 @@ static void rt_repl_role(struct rt_repl *rp, const struct raft_update *up)
     }
     rp->role = up->role;
     rp->leader = up->leader_id;
+    /* For a sequencer on its own lcore: it batches writes only while this replica leads. */
+    __atomic_store_n(&rp->seq_leader, rp->role == RAFT_LEADER ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+/* Term and vote on stable storage before the update's messages leave (the log lcore's
+ * command when the log runs apart: the core waits for it, rare). */
+static int rt_repl_hard_state(struct rt_repl *rp, const struct raft_update *up)
+{
+    struct disk_hard_state hs = {.term = up->term, .voted_for = up->voted_for};
+    int rc = rp->log_apart ? rt_pipe_log_hard_state(&rp->log_q, &hs)
+                           : disk_log_hard_state_save(rp->log, &hs);
+    if (rc != 0 && rc != -ECANCELED) {
+        rt_repl_fail(rp, "hard state", rc);
+    }
+    return rc;
+}
+
+/* The log lcore's fatal error, checked before any update goes out: once the log failed,
+ * nothing more leaves this replica (the log's own report is read once per round anyway). */
+static bool rt_repl_log_broken(struct rt_repl *rp)
+{
+    struct rt_pipe_report r;
+    rt_pipe_log_report(&rp->log_q, &r);
+    if (r.error == 0) {
+        return false;
+    }
+    rt_repl_fail(rp, "log", (int)r.error);
+    return true;
 }
 
 static void rt_repl_handle(struct rt_repl *rp, struct raft_update *up)
 {
-    int rc = 0;
-    if (rp->rt->failed != 0) {
+    if (rp->rt->failed != 0 || (rp->log_apart && rt_repl_log_broken(rp))) {
         return; /* fail-stopped: never acknowledge anything again */
     }
-    if ((up->flags & RAFT_UPD_HARD_STATE) != 0) {
-        struct disk_hard_state hs = {.term = up->term, .voted_for = up->voted_for};
-        rc = disk_log_hard_state_save(rp->log, &hs);
-        if (rc != 0) {
-            rt_repl_fail(rp, "hard state", rc);
-            return;
-        }
+    if ((up->flags & RAFT_UPD_HARD_STATE) != 0 && rt_repl_hard_state(rp, up) != 0) {
+        return; /* nothing sent */
     }
     if ((up->flags & RAFT_UPD_SNAPSHOT) != 0 && rt_repl_install(rp, up) != 0) {
         return;
@@ -392,28 +438,59 @@ void rt_repl_handle_update(struct rt_repl *rp, struct raft_update *up)
     rt_repl_handle(rp, up);
 }
 
-/* Log stage: reap io_uring completions and report the durable index (a snapshot covers what
- * it replaced, so its index counts as durable too). */
+/* The log lcore's report: its durable index and that entry's term (*term 0: unknown). A
+ * report from before the last truncation command is stale: *durable stays 0. */
+static int rt_repl_log_remote(struct rt_repl *rp, uint64_t *durable, uint64_t *term)
+{
+    struct rt_pipe_report r;
+    rt_pipe_log_report(&rp->log_q, &r);
+    if (r.error != 0) {
+        return (int)r.error;
+    }
+    __atomic_store_n(&rp->log_writing, (uint32_t)r.writing, __ATOMIC_RELAXED);
+    if (r.done >= rp->log_trunc_seq) {
+        *durable = r.durable;
+        *term = r.term;
+    }
+    return 0;
+}
+
+/* The log driven here: reap completions, let the open batch close on a completed write
+ * before the next write is submitted (it then rides that write), submit. */
+static int rt_repl_log_local(struct rt_repl *rp, uint64_t *durable)
+{
+    int rc = disk_log_reap(rp->log);
+    if (rc > 0) {
+        rt_repl_batch_check(rp, rte_rdtsc(), true);
+    }
+    if (rc >= 0) {
+        rc = disk_log_poll(rp->log, durable);
+    }
+    return rc;
+}
+
+/* Log stage: reap io_uring completions (or read the log lcore's report) and report the
+ * durable index (a snapshot covers what it replaced, so its index counts as durable too). */
 static uint32_t rt_repl_log(struct rt_repl *rp)
 {
     uint64_t durable = 0;
-    int rc = disk_log_reap(rp->log);
-    if (rc > 0) {
-        rt_repl_batch_check(rp, rte_rdtsc(), true); /* before the next write is submitted */
-    }
-    if (rc >= 0) {
-        rc = disk_log_poll(rp->log, &durable);
-    }
+    uint64_t dterm = 0;
+    int rc =
+        rp->log_apart ? rt_repl_log_remote(rp, &durable, &dterm) : rt_repl_log_local(rp, &durable);
     if (rc < 0) {
         rt_repl_fail(rp, "log", rc);
         return 0;
+    }
+    if (rp->seq_apart && !rp->log_apart) {
+        __atomic_store_n(&rp->log_writing, disk_log_writing(rp->log) ? 1u : 0u, __ATOMIC_RELAXED);
     }
     uint64_t idx = RTE_MAX(durable, rp->snap_index);
     if (idx <= rp->reported && rp->reported != 0) {
         return (uint32_t)rc;
     }
-    uint64_t term = 0;
-    if (idx == rp->snap_index || disk_log_term_at(rp->log, idx, &term) != 0) {
+    uint64_t term = idx == durable ? dterm : 0;
+    if (idx == rp->snap_index || (!rp->log_apart && disk_log_term_at(rp->log, idx, &term) != 0) ||
+        term == 0) {
         term = raft_term_at(rp->raft, idx);
     }
     rp->reported = idx;
@@ -430,13 +507,13 @@ static uint32_t rt_repl_log(struct rt_repl *rp)
 /* A refused proposal (leadership lost, too many uncommitted entries): every command of the
  * batch is answered BUSY at once, from the addresses in the batch, so clients retry now
  * (and are redirected if leadership moved) instead of after their timeout. */
-static void rt_repl_refuse(struct rt_repl *rp)
+static void rt_repl_refuse(struct rt_repl *rp, const uint8_t *batch, uint32_t len)
 {
     struct rte_mbuf *out[64];
     uint32_t n = 0;
     struct rt_batch_iter it;
     struct rt_batch_cmd c;
-    if (rt_batch_iter_init(&it, rp->batch, rp->batch_len) != 0) {
+    if (rt_batch_iter_init(&it, batch, len) != 0) {
         return;
     }
     while (rt_batch_next(&it, &c) == 1) {
@@ -524,25 +601,32 @@ static void rt_repl_serve_probes(struct rt_repl *rp)
     }
 }
 
-static void rt_repl_propose(struct rt_repl *rp)
+/* Proposes one batch as one entry (the core copies it); a refusal answers it BUSY. */
+static int rt_repl_propose_batch(struct rt_repl *rp, const uint8_t *batch, uint32_t len)
 {
-    if (rp->batch_open_tsc == 0) {
-        return;
-    }
-    uint32_t n = rt_batch_count(rp->batch, rp->batch_len);
+    uint32_t n = rt_batch_count(batch, len);
     struct raft_event ev = {.type = RAFT_EV_PROPOSE};
-    ev.u.propose.data = rp->batch;
-    ev.u.propose.len = rp->batch_len;
+    ev.u.propose.data = batch;
+    ev.u.propose.len = len;
     int rc = 0;
     rt_repl_step(rp, &ev, &rc);
     if (rc == 0) {
         rp->view.batches++;
         rp->view.batch_cmds += n;
-        rp->view.batch_bytes += rp->batch_len;
+        rp->view.batch_bytes += len;
         rp->view.batch_cmds_max = RTE_MAX(rp->view.batch_cmds_max, (uint64_t)n);
     } else {
-        rt_repl_refuse(rp);
+        rt_repl_refuse(rp, batch, len);
     }
+    return rc;
+}
+
+static void rt_repl_propose(struct rt_repl *rp)
+{
+    if (rp->batch_open_tsc == 0) {
+        return;
+    }
+    int rc = rt_repl_propose_batch(rp, rp->batch, rp->batch_len);
     rt_repl_probes_assign(rp, rc == 0);
     rp->batch_open_tsc = 0;
 }
@@ -590,6 +674,14 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
  * under load the batch grows while the log writes and closes when a write completes, so that
  * everything gathered meanwhile rides the next write; bounded by RT_BATCH_HOLD_MAX x
  * batch_time_us and the count/byte limits. */
+static uint8_t rt_repl_log_writing(const struct rt_repl *rp)
+{
+    if (rp->log_apart) {
+        return __atomic_load_n(&rp->log_writing, __ATOMIC_RELAXED) != 0 ? 1u : 0u;
+    }
+    return disk_log_writing(rp->log) ? 1u : 0u;
+}
+
 static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done)
 {
     if (rp->batch_open_tsc == 0) {
@@ -598,7 +690,7 @@ static void rt_repl_batch_check(struct rt_repl *rp, uint64_t tsc, bool log_done)
     struct rt_batch_clock c = {.age = tsc - rp->batch_open_tsc,
                                .time = rp->batch_time_tsc,
                                .hold_max = rp->batch_time_tsc * RT_BATCH_HOLD_MAX,
-                               .log_writing = disk_log_writing(rp->log),
+                               .log_writing = rt_repl_log_writing(rp),
                                .log_done = log_done};
     c.idle = raft_last_index(rp->raft) == raft_commit_index(rp->raft) &&
              rte_ring_count(rp->rt->req_ring) == 0;
@@ -714,6 +806,25 @@ static uint32_t rt_repl_peers(struct rt_repl *rp)
     return n;
 }
 
+/* The sequencer on its own lcore: the requests it left to the core (reads, probes, anything
+ * while not leading, no buffer free), then its sealed batches in order, each proposed as one
+ * entry (refused BUSY when this replica no longer leads) and its buffer recycled. */
+static uint32_t rt_repl_seq_intake(struct rt_repl *rp)
+{
+    struct rte_mbuf *in[RT_BURST_MAX];
+    uint32_t n = rte_ring_sc_dequeue_burst(rp->seq_fwd, (void **)in, rp->rt->rx_burst, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        rt_repl_request(rp, in[i]);
+    }
+    struct rt_pipe_buf *b;
+    while ((b = rt_pipe_take(&rp->seq_pool)) != NULL) {
+        (void)rt_repl_propose_batch(rp, b->data, b->len);
+        rt_pipe_put(&rp->seq_pool, b);
+        n++;
+    }
+    return n;
+}
+
 /* Operator requests queued by the telemetry thread: a leadership transfer (refused by the
  * core on a follower or during another transfer) and a snapshot at the applied index. */
 static void rt_repl_admin(struct rt_repl *rp)
@@ -747,12 +858,16 @@ uint32_t rt_repl_stage(struct rt *rt)
         struct raft_event ev = {.type = RAFT_EV_TICK};
         rt_repl_step(rp, &ev, NULL);
     }
-    struct rte_mbuf *in[RT_BURST_MAX];
-    uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, rt->rx_burst, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        rt_repl_request(rp, in[i]);
+    if (rp->seq_apart) {
+        work += rt_repl_seq_intake(rp);
+    } else {
+        struct rte_mbuf *in[RT_BURST_MAX];
+        uint32_t n = rte_ring_dequeue_burst(rt->req_ring, (void **)in, rt->rx_burst, NULL);
+        for (uint32_t i = 0; i < n; i++) {
+            rt_repl_request(rp, in[i]);
+        }
+        work += n;
     }
-    work += n;
     rt_repl_batch_check(rp, tsc, false);
     work += rt_repl_log(rp);
     work += rt_snap_poll(rp);

@@ -215,7 +215,8 @@ static uint32_t rt_snap_reap(struct rt_repl *rp)
     } else if (WEXITSTATUS(st) != 0) {
         rt_snap_backoff(rp, "writer exit status (errno)", WEXITSTATUS(st));
     } else {
-        int rc = disk_log_snap_adopt(rp->log, &s->meta);
+        int rc = rt_repl_log_hold(rp) ? disk_log_snap_adopt(rp->log, &s->meta) : -ECANCELED;
+        rt_repl_log_release(rp);
         s->data = rc == 0 ? mem_alloc(RTE_MAX(s->meta.len, 1u)) : NULL;
         if (rc != 0 || s->data == NULL) {
             rt_snap_backoff(rp, "adopt: error", rc != 0 ? rc : -ENOMEM);
@@ -245,7 +246,11 @@ static void rt_snap_finish(struct rt_repl *rp)
         return;
     }
     rt_repl_handle_update(rp, &up); /* phase is still LOADING: the policy does not restart */
-    rc = rp->rt->failed == 0 ? disk_log_compact(rp->log, s->meta.last_index) : 0;
+    rc = 0;
+    if (rp->rt->failed == 0 && rt_repl_log_hold(rp)) {
+        rc = disk_log_compact(rp->log, s->meta.last_index);
+        rt_repl_log_release(rp);
+    }
     if (rc != 0) {
         rt_repl_fail(rp, "log compaction after snapshot", rc);
     }
@@ -268,7 +273,10 @@ static uint32_t rt_snap_load(struct rt_repl *rp)
     uint64_t tsc0 = rte_rdtsc();
     if (s->loaded < s->meta.len) {
         uint32_t want = (uint32_t)RTE_MIN(s->meta.len - s->loaded, (uint64_t)RT_SNAP_LOAD_CHUNK);
-        int n = disk_log_snap_read(rp->log, s->loaded, s->data + s->loaded, want);
+        int n = rt_repl_log_hold(rp)
+                    ? disk_log_snap_read(rp->log, s->loaded, s->data + s->loaded, want)
+                    : -ECANCELED;
+        rt_repl_log_release(rp);
         if (n <= 0) {
             rt_snap_backoff(rp, "read back: error", n < 0 ? n : ORDO_ETRUNCATED);
             return 1;

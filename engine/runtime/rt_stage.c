@@ -79,7 +79,8 @@ static bool rt_peer(const struct rt *rt, struct rte_mbuf *m, const uint8_t *msg,
 }
 
 /* Requests the RX stage collected for the request ring. A multi-request frame can add up to
- * MSG_MULTI_MAX at once, so a full array is flushed to the ring first. */
+ * MSG_MULTI_MAX at once, so the array is flushed to the ring once it holds an RX burst: the
+ * split copies in hand stay within rx_burst, as conf_mbufs_need counts them. */
 struct rt_rx_out {
     struct rte_mbuf *req[RT_BURST_MAX];
     uint32_t nreq;
@@ -93,7 +94,7 @@ static void rt_rx_flush(struct rt *rt, struct rt_rx_out *o)
 
 static void rt_rx_push(struct rt *rt, struct rt_rx_out *o, struct rte_mbuf *m)
 {
-    if (o->nreq == RT_BURST_MAX) {
+    if (o->nreq >= rt->rx_burst) {
         rt_rx_flush(rt, o);
     }
     o->req[o->nreq++] = m;
@@ -164,6 +165,15 @@ static void rt_multi(struct rt *rt, struct rte_mbuf *m, const struct frame_info 
     }
 }
 
+/* A multi-request frame (by its type byte, whatever check refused it) dropped whole: counted
+ * in multi_rejected on top of its reason, so that counter covers every such drop. */
+static void rt_multi_rejected(const uint8_t *msg, uint32_t len)
+{
+    if (len > 5 && msg[5] == MSG_CLIENT_MULTI_REQUEST) { /* magic u32, version u8, type u8 */
+        net_stats_inc(NET_CTR_MULTI_REJECTED);
+    }
+}
+
 /* An Ordo message on our UDP port: returns true when m became a queued request (or, with
  * meta kind RT_META_PEER, a peer message for the Raft core). A multi-request frame is
  * split into o here (false). */
@@ -178,6 +188,7 @@ static bool rt_ordo(struct rt *rt, struct rte_mbuf *m, const struct frame_info *
         rc = wire_check_cluster(msg, len, rt->conf->cluster.id);
     }
     if (rc != 0) {
+        rt_multi_rejected(msg, len);
         rt_drop(m, rc);
         return false;
     }
@@ -191,9 +202,7 @@ static bool rt_ordo(struct rt *rt, struct rte_mbuf *m, const struct frame_info *
         return false;
     }
     if (rc != 0 || dm.hdr.type != MSG_CLIENT_REQUEST) {
-        if (hdr.type == MSG_CLIENT_MULTI_REQUEST) {
-            net_stats_inc(NET_CTR_MULTI_REJECTED); /* dropped whole: no item was queued */
-        }
+        rt_multi_rejected(msg, len); /* dropped whole: no item was queued */
         rt_drop(m, rc != 0 ? rc : ORDO_EBADTYPE);
         return false;
     }

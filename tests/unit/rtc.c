@@ -1,6 +1,8 @@
 /* Test fixture shared by the replicated-runtime unit tests: three replicas of the runtime in
  * one process over net_ring ports, a switch moving frames between the rings by destination
  * MAC, every stage pumped on the calling thread, fresh temporary data directories. */
+#include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,9 @@ static char g_prefix[64];
 char g_dirs[T_N][64];
 bool g_down[T_N]; /* a "crashed" replica: not pumped, its frames are dropped */
 const uint8_t g_client_mac[6] = {0x02, 0x00, 0xc6, 0x12, 0x00, 0x01};
+static bool g_apart;
+static int g_log_run;
+static pthread_t g_log_th[T_N];
 
 uint32_t rtc_ip4(unsigned a, unsigned b, unsigned c, unsigned d)
 {
@@ -46,6 +51,10 @@ static void rtc_eal_up(const char *name)
     static char *argv[] = {"test_rtc",       "--no-pci", "--no-huge", "-m",          "256", NULL,
                            "--no-telemetry", "-l",       "0",         "--log-level", "3",   NULL};
     argv[5] = g_prefix;
+    if (g_apart) { /* lcores 1 and 2 exist (the stages' lcores), on the host's CPUs 0-1 */
+        argv[7] = "--lcores";
+        argv[8] = "(0-2)@(0-1)";
+    }
     struct ordo_errmsg e = {{0}};
     cr_assert_eq(net_eal_init(11, argv, &e), 0, "%s", e.text);
     g_client = rte_ring_create("t_client", 1024, 0, 0);
@@ -79,12 +88,51 @@ static void rtc_conf_fill(const struct rtc_params *p)
     r->heartbeat_ticks = p->heartbeat_ticks;
     r->tick_us = 1000;
     r->snapshot_entries = 0;
+    if (p->apart) {
+        r->seq_lcore = 1;
+        r->log_lcore = 2;
+    }
     g_conf.clients.auth = CONF_AUTH_NONE;
     g_conf.clients.sessions_max = 64;
 }
 
+static void *rtc_log_loop(void *arg)
+{
+    struct rt *rt = arg;
+    while (__atomic_load_n(&g_log_run, __ATOMIC_ACQUIRE) != 0) {
+        if (rt_repl_log_stage(rt) == 0) {
+            (void)sched_yield();
+        }
+    }
+    return NULL;
+}
+
+void rtc_log_threads_start(void)
+{
+    if (!g_apart) {
+        return;
+    }
+    __atomic_store_n(&g_log_run, 1, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < T_N; i++) {
+        cr_assert(g_rt[i].repl->seq_apart && g_rt[i].repl->log_apart);
+        cr_assert_eq(pthread_create(&g_log_th[i], NULL, rtc_log_loop, &g_rt[i]), 0);
+    }
+}
+
+void rtc_log_threads_stop(void)
+{
+    if (!g_apart || __atomic_load_n(&g_log_run, __ATOMIC_ACQUIRE) == 0) {
+        return;
+    }
+    __atomic_store_n(&g_log_run, 0, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < T_N; i++) {
+        pthread_join(g_log_th[i], NULL);
+    }
+}
+
 void rtc_setup(const struct rtc_params *p)
 {
+    g_apart = p->apart;
     rtc_conf_fill(p);
     rtc_eal_up(p->name);
     cr_assert_eq(wire_init(), 0);
@@ -105,10 +153,12 @@ void rtc_setup(const struct rtc_params *p)
         cr_assert_eq(rt_init(&g_rt[i], &g_conf, i + 1, g_sm[i], &e), 0, "rt_init: %s", e.text);
         cr_assert(g_rt[i].repl != NULL, "more than one node: replicated mode");
     }
+    rtc_log_threads_start();
 }
 
 void rtc_teardown(void)
 {
+    rtc_log_threads_stop();
     for (uint32_t i = 0; i < T_N; i++) {
         rt_fini(&g_rt[i]);
         sm_destroy(g_sm[i]);
@@ -162,6 +212,9 @@ void rtc_pump_once(void)
             continue;
         }
         (void)rt_stage_rx(&g_rt[i]);
+        if (g_rt[i].repl->seq_apart) {
+            (void)rt_repl_seq_stage(&g_rt[i]);
+        }
         (void)rt_repl_stage(&g_rt[i]);
         (void)rt_stage_tx(&g_rt[i]);
     }

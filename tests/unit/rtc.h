@@ -23,6 +23,9 @@ struct rtc_params {
     const char *name;        /* names the DPDK file prefix and the data directories */
     uint32_t election_ticks; /* 1 ms ticks */
     uint32_t heartbeat_ticks;
+    /* Stages apart: the sequencer on lcore 1 (pumped on this thread too) and the log on lcore
+     * 2, served by one thread per replica (the core waits for it: hard state, holds). */
+    bool apart;
 };
 
 extern struct conf g_conf;
@@ -36,6 +39,10 @@ extern bool g_down[T_N]; /* a "crashed" replica: not pumped, its frames are drop
 extern const uint8_t g_client_mac[6];
 
 void rtc_setup(const struct rtc_params *p);
+/* Stages apart: stop (join) and start the log threads around an rt_fini / rt_init of a
+ * replica. No-ops otherwise. */
+void rtc_log_threads_stop(void);
+void rtc_log_threads_start(void);
 void rtc_teardown(void);
 uint32_t rtc_ip4(unsigned a, unsigned b, unsigned c, unsigned d);
 uint32_t rtc_switch(void);

@@ -290,6 +290,20 @@ Test(conf_shipped, baremetal_3_loads)
     conf_free(&c);
 }
 
+/* peer_mtu on net_af_xdp: 3000 fits a 4 KiB umem chunk; jumbo frames on af_packet are not
+ * bound by it. */
+Test(conf_good, af_xdp_peer_mtu_3000_and_af_packet_8100)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    cr_assert_eq(load_fixture("af-xdp-peer-mtu-ok.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.replica.peer_mtu, 3000);
+    conf_free(&c);
+    cr_assert_eq(load_fixture("af-packet-peer-mtu.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.replica.peer_mtu, 8100);
+    conf_free(&c);
+}
+
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 /* One replica has no peer ring and parks nothing: veth-3's old 4095 mbufs fit it. */
@@ -305,9 +319,11 @@ Test(conf_helpers, mbufs_need_of_a_single_replica)
     cr_assert_eq(n.rings, 2046);
     cr_assert_eq(n.lcores_n, 1);
     cr_assert_eq(n.bursts, 64);
-    cr_assert_eq(n.caches, 256);
+    cr_assert_eq(n.caches, 384, "a 256-mbuf cache holds up to its flush threshold, 384");
+    cr_assert_eq(n.split, 32, "one RX burst of multi-request items copied out");
     cr_assert_eq(n.parked, 0);
-    cr_assert_eq(n.total, 3390);
+    cr_assert_eq(n.replies, 0);
+    cr_assert_eq(n.total, 3550);
     conf_free(&c);
 }
 
@@ -323,9 +339,12 @@ Test(conf_helpers, mbufs_need_counts_stage_lcores_and_parked)
     cr_assert_eq(n.descriptors, 2 * 256 + 3 * 512);
     cr_assert_eq(n.rings, 3 * 4095);
     cr_assert_eq(n.bursts, 3 * (64 + 128));
-    cr_assert_eq(n.caches, 3 * 256);
+    cr_assert_eq(n.caches, 3 * 384);
+    cr_assert_eq(n.split, 64, "rx_burst");
     cr_assert_eq(n.parked, CONF_MBUF_PARKED);
-    cr_assert_eq(n.total, n.descriptors + n.rings + n.bursts + n.caches + n.parked);
+    cr_assert_eq(n.replies, 128, "a leader's replies to one batch of batch_count_max commands");
+    cr_assert_eq(n.total,
+                 n.descriptors + n.rings + n.bursts + n.caches + n.split + n.parked + n.replies);
     cr_assert_leq(n.total, c.replica.mbufs);
     conf_free(&c);
 }
@@ -577,15 +596,26 @@ BAD(eal_sets_main_lcore, "eal-main-lcore.ini",
 BAD(election_vs_heartbeat, "election-ticks.ini",
     ": [replica] election_ticks: expected at least 2 x heartbeat_ticks = 20, got 15")
 BAD(mbufs_too_few, "mbufs-small.ini",
-    ": [replica] mbufs: expected at least 7354, got 1000: queues x rx_desc/tx_desc 2048 + 3 rings "
-    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 189 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 7512, got 1000: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (bursts + cache) 251 + RX split 32 + parked "
+    "reads/probes/replies 2112")
 /* The pool that stalled a veth leader's TX for 1-2 s under 256 outstanding requests. */
 BAD(mbufs_veth_4095_refused, "mbufs-veth-4095.ini",
-    ": [replica] mbufs: expected at least 6461, got 4095: queues x rx_desc/tx_desc 1024 + 3 rings "
-    "x ring_size 3069 + 1 lcores x (rx_burst + tx_burst + cache) 320 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 6685, got 4095: queues x rx_desc/tx_desc 1024 + 3 rings "
+    "x ring_size 3069 + 1 lcores x (bursts + cache) 448 + RX split 32 + parked "
+    "reads/probes/replies 2112")
 BAD(mbufs_count_every_stage_lcore, "mbufs-lcores.ini",
-    ": [replica] mbufs: expected at least 9469, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
-    "x ring_size 3069 + 3 lcores x (rx_burst + tx_burst + cache) 2304 + parked reads/probes 2048")
+    ": [replica] mbufs: expected at least 10173, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
+    "x ring_size 3069 + 3 lcores x (bursts + cache) 2688 + RX split 256 + parked "
+    "reads/probes/replies 2112")
+/* A peer_mtu the af_xdp port cannot receive: every larger AppendEntries would be dropped by
+ * the kernel and the cluster would wedge without an error. */
+BAD(af_xdp_peer_mtu_over_chunk, "af-xdp-peer-mtu.ini",
+    ": [replica] peer_mtu: expected at most 3300 with net_af_xdp ([node.2]: 4 KiB umem chunks), "
+    "got 3400")
+BAD(af_xdp_peer_mtu_port_index, "af-xdp-peer-mtu-index.ini",
+    ": [replica] peer_mtu: expected at most 3300 with net_af_xdp ([node.2]: 4 KiB umem chunks), "
+    "got 3400")
 BAD(snapshot_log_bytes_below_batch, "snapshot-log-bytes.ini",
     ": [replica] snapshot_log_bytes: expected 0 or at least batch_bytes_max = 8192, got 4096")
 BAD(snapshot_log_bytes_range, "snapshot-log-bytes-range.ini",

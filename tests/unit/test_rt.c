@@ -883,6 +883,19 @@ static uint32_t parse_multi(struct rte_mbuf *mb, struct msg *items, const uint8_
     return n;
 }
 
+/* conf_load's mbuf count must cover what the port's pool can park in each stage lcore's
+ * cache: DPDK lets a cache fill up to its flush threshold before it spills to the pool. */
+Test(rt, mbufs_need_covers_the_pools_per_lcore_cache)
+{
+    struct conf_mbuf_need need;
+    conf_mbufs_need(&g_conf, &need);
+    const struct rte_mempool_cache *c = rte_mempool_default_cache(g_rt.port.pool, rte_lcore_id());
+    cr_assert_not_null(c, "the port's pool has a per-lcore cache");
+    cr_assert_eq(need.lcores_n, 1);
+    cr_assert_geq(need.caches, c->flushthresh, "counted %lu, a cache holds up to %u",
+                  (unsigned long)need.caches, c->flushthresh);
+}
+
 Test(rt, multi_request_split_applied_and_answered_in_one_multi_reply)
 {
     uint64_t id[3] = {reg(), reg(), reg()};
@@ -916,6 +929,57 @@ Test(rt, multi_request_split_applied_and_answered_in_one_multi_reply)
     cr_assert_eq(net_stats_get(NET_CTR_MULTI_REQUESTS), 1);
     cr_assert_eq(net_stats_get(NET_CTR_MULTI_REPLIES), 1);
     free_all(out, 1);
+}
+
+/* The value the state machine holds for key k ("" when none). */
+static void kv_value(const char *k, char *out, size_t cap)
+{
+    uint8_t args[64];
+    uint32_t len = 0;
+    int n = sm_kv_encode_get(args, sizeof(args), k, strlen(k));
+    cr_assert_gt(n, 0);
+    int st =
+        sm_query(g_sm, SM_KV_OP_GET, args, (uint32_t)n, (uint8_t *)out, (uint32_t)cap - 1, &len);
+    out[st == MSG_STATUS_OK ? len : 0] = '\0';
+}
+
+/* Exactly once per item: a request repeated in one frame, and the frame resent, apply only
+ * the first copy; the repeats (here with other values under the same request numbers, so a
+ * second apply would show) are answered OK from the session. */
+Test(rt, multi_repeated_items_and_a_resent_frame_apply_once)
+{
+    uint64_t a = reg();
+    uint64_t b = reg();
+    static const char *const vals[] = {"first", "second", "third"};
+    uint8_t args[3][2][64];
+    struct msg_client_request reqs[3];
+    for (uint32_t round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < 3; i++) {
+            uint8_t *p = args[i][round];
+            const char *k = i == 1 ? "kb" : "ka";
+            const char *v = vals[round == 0 ? i / 2 : 2];
+            int n = sm_kv_encode_put(p, 64, k, 2, v, strlen(v));
+            reqs[i] =
+                (struct msg_client_request){i == 1 ? b : a, 1, 0, SM_KV_OP_PUT, (uint32_t)n, p};
+        }
+        inject(mk_multi(reqs, NULL, 3)); /* items 0 and 2: the same request of client a */
+        struct rte_mbuf *out[4];
+        cr_assert_eq(pump(out, 4), 1);
+        struct msg items[4];
+        const uint8_t *raw[4];
+        size_t raw_len[4];
+        cr_assert_eq(parse_multi(out[0], items, raw, raw_len, 4), 3);
+        for (uint32_t i = 0; i < 3; i++) {
+            cr_assert_eq(items[i].u.reply.client_id, reqs[i].client_id);
+            cr_assert_eq(items[i].u.reply.status, MSG_STATUS_OK, "round %u item %u", round, i);
+        }
+        free_all(out, 1);
+        char got[16];
+        kv_value("ka", got, sizeof(got));
+        cr_assert_str_eq(got, "first", "round %u: client a's request applied again", round);
+        kv_value("kb", got, sizeof(got));
+        cr_assert_str_eq(got, "first", "round %u: client b's request applied again", round);
+    }
 }
 
 Test(rt, single_requests_keep_single_replies)
@@ -1012,6 +1076,27 @@ Test(rt, malformed_multi_frame_dropped_whole_and_counted)
     cr_assert_eq(net_stats_get(NET_CTR_MALFORMED_FRAME), 1, "unknown request flag bit");
     cr_assert_eq(sm_kv_count(g_sm), 1);
     free_all(out, 1);
+}
+
+/* multi_rejected counts every multi-request frame dropped whole, also those the header
+ * checks refuse (docs/protocol.md 3.13: the outer header never has MSG_HDR_MAC). */
+Test(rt, multi_frame_with_an_outer_mac_counted_as_rejected)
+{
+    struct msg_client_request reqs[2] = {
+        {0x77, 1, MSG_REQ_NO_SESSION, MSG_OP_NOOP, 0, NULL},
+        {0x78, 1, MSG_REQ_NO_SESSION, MSG_OP_NOOP, 0, NULL},
+    };
+    struct rte_mbuf *bad = mk_multi(reqs, NULL, 2);
+    uint8_t *f = rte_pktmbuf_mtod(bad, uint8_t *);
+    f[FRAME_UDP_PAYLOAD_OFF + 6] |= (uint8_t)MSG_HDR_MAC; /* header flags, u16 LE */
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 6] = 0;          /* UDP checksum: none */
+    f[FRAME_ETH_HLEN + FRAME_IPV4_HLEN + 7] = 0;
+    inject(bad);
+    struct rte_mbuf *out[4];
+    cr_assert_eq(pump(out, 4), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REJECTED), 1);
+    cr_assert_eq(net_stats_get(NET_CTR_MULTI_REQUESTS), 0);
+    cr_assert_eq(net_stats_get(NET_CTR_REQUESTS), 0);
 }
 
 Test(rt, multi_replies_stay_within_a_standard_frame)

@@ -3,6 +3,7 @@
  * thread. Checks election, replication of a put to every replica, ReadIndex GET, and the
  * follower's redirect. Data directories are fresh temporary directories. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,9 +24,18 @@
 
 #include "tests/unit/rtc.h"
 
+/* Built twice: RTC_APART=1 runs every test with the sequencer and the log on lcores of their
+ * own (test 'rt_repl_lcores'). */
+#ifndef RTC_APART
+#define RTC_APART 0
+#endif
+
 static void setup(void)
 {
-    rtc_setup(&(struct rtc_params){.name = "rtrepl", .election_ticks = 20, .heartbeat_ticks = 2});
+    rtc_setup(&(struct rtc_params){.name = RTC_APART ? "rtlcores" : "rtrepl",
+                                   .election_ticks = 20,
+                                   .heartbeat_ticks = 2,
+                                   .apart = RTC_APART});
 }
 
 TestSuite(rt_repl, .init = setup, .fini = rtc_teardown, .timeout = 60);
@@ -157,6 +167,7 @@ Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
         rtc_pump_once();
     }
     /* Restart f from its data directory only: a fresh state machine and runtime. */
+    rtc_log_threads_stop();
     rt_fini(&g_rt[f]);
     sm_destroy(g_sm[f]);
     char name[32];
@@ -168,6 +179,7 @@ Test(rt_repl, restarted_replica_recovers_its_log_and_catches_up)
     cr_assert_eq(sm_kv_create(&kc, &g_sm[f]), 0);
     struct ordo_errmsg e = {{0}};
     cr_assert_eq(rt_init(&g_rt[f], &g_conf, (uint32_t)f + 1, g_sm[f], &e), 0, "%s", e.text);
+    rtc_log_threads_start();
     cr_assert_geq(raft_last_index(g_rt[f].repl->raft), applied, "log recovered from disk");
     rtc_put(l, c, 2, "y", "2");
     rtc_wait_answer_to(2, &mb, &m);
@@ -251,6 +263,52 @@ Test(rt_repl, probe_to_follower_is_dropped_and_counted)
     cr_assert_eq(rte_ring_count(g_client), 0u, "a follower answered a probe");
 }
 
+#if RTC_APART
+/* The sequencer lcore batches a burst of writes: fewer entries than commands, every command
+ * answered OK and applied. */
+Test(rt_repl, sequencer_lcore_batches_a_burst_of_writes)
+{
+    int l = rtc_wait_leader();
+    uint64_t c = rtc_reg(l);
+    uint64_t batches0 = g_rt[l].repl->view.batches;
+    for (uint64_t no = 1; no <= 20; no++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%u", (unsigned)no);
+        rtc_put(l, c, no, k, "v");
+    }
+    struct rte_mbuf *mb;
+    struct msg m;
+    rtc_wait_answer_to(20, &mb, &m);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_OK);
+    rte_pktmbuf_free(mb);
+    uint64_t batches = g_rt[l].repl->view.batches - batches0;
+    cr_assert_geq(batches, 1);
+    cr_assert_lt(batches, 20, "%lu entries for 20 writes", (unsigned long)batches);
+    cr_assert_eq(sm_kv_count(g_sm[l]), 20);
+}
+
+/* A batch sealed while the sequencer still believed this replica led reaches a core that
+ * does not lead: every command is refused BUSY (the client retries), nothing is applied. */
+Test(rt_repl, sealed_batch_at_a_follower_core_is_refused_busy)
+{
+    int l = rtc_wait_leader();
+    int f = (l + 1) % T_N;
+    __atomic_store_n(&g_rt[f].repl->seq_leader, 1u, __ATOMIC_RELEASE); /* a stale view */
+    rtc_put(f, 7, 1, "k", "v");
+    struct rte_mbuf *mb;
+    struct msg m;
+    rtc_wait_answer_to(1, &mb, &m);
+    cr_assert_eq(m.hdr.type, MSG_CLIENT_REPLY);
+    cr_assert_eq(m.u.reply.status, MSG_STATUS_BUSY);
+    rte_pktmbuf_free(mb);
+    cr_assert_eq(sm_kv_count(g_sm[f]), 0);
+    __atomic_store_n(&g_rt[f].repl->seq_leader, 0u, __ATOMIC_RELEASE);
+    rtc_put(f, 7, 2, "k", "v");
+    rtc_wait_answer_to(2, &mb, &m);
+    cr_assert_eq(m.hdr.type, MSG_REDIRECT, "an up-to-date sequencer leaves it to the core");
+    rte_pktmbuf_free(mb);
+}
+#endif
 /* A multi-request frame to replica `to` holding reqs[0..n) (docs/protocol.md 3.13). */
 static void send_multi(int to, const struct msg_client_request *reqs, uint32_t n)
 {
@@ -361,7 +419,15 @@ Test(rt_repl, leader_applies_every_item_of_a_multi_request_once)
         cr_assert_eq(ans[i].u.reply.status, MSG_STATUS_OK, "answer %u", i);
     }
     cr_assert_eq(sm_kv_count(g_sm[l]), 3);
-    /* The same frame again: every item is a retry, answered from its session. */
+    /* The frame again under the same request numbers, with other values so that a second
+     * apply would show: every item is a retry, answered from its session. */
+    uint8_t again[3][64];
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[4] = {'m', (char)('0' + i), 0, 0};
+        int n = sm_kv_encode_put(again[i], sizeof(again[i]), k, 2, "w", 1);
+        reqs[i].args = again[i];
+        reqs[i].args_len = (uint32_t)n;
+    }
     send_multi(l, reqs, 3);
     (void)collect_answers(ans, 3);
     for (uint32_t i = 0; i < 3; i++) {
@@ -369,4 +435,14 @@ Test(rt_repl, leader_applies_every_item_of_a_multi_request_once)
                      ans[i].u.reply.status);
     }
     cr_assert_eq(sm_kv_count(g_sm[l]), 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        char k[4] = {'m', (char)('0' + i), 0, 0};
+        uint8_t get[16];
+        uint8_t v[8];
+        uint32_t vlen = 0;
+        int n = sm_kv_encode_get(get, sizeof(get), k, 2);
+        cr_assert_eq(sm_query(g_sm[l], SM_KV_OP_GET, get, (uint32_t)n, v, sizeof(v), &vlen),
+                     MSG_STATUS_OK);
+        cr_assert(vlen == 1 && v[0] == 'v', "item %u applied again by its retry", i);
+    }
 }

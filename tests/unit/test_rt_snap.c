@@ -28,11 +28,36 @@
 
 #include "tests/unit/rtc.h"
 
+/* Built twice: RTC_APART=1 runs every test with the sequencer and the log on lcores of their
+ * own (test 'rt_snap_lcores'); the test then touches a replica's log only under a hold. */
+#ifndef RTC_APART
+#define RTC_APART 0
+#endif
+
 static void setup(void)
 {
     /* 200 ms at 1 ms ticks: a fork() of this test process (three replicas, ASan) may take
      * tens of milliseconds on a loaded host, and it must not cost the leadership. */
-    rtc_setup(&(struct rtc_params){.name = "rtsnap", .election_ticks = 200, .heartbeat_ticks = 10});
+    rtc_setup(&(struct rtc_params){.name = RTC_APART ? "rtsnapl" : "rtsnap",
+                                   .election_ticks = 200,
+                                   .heartbeat_ticks = 10,
+                                   .apart = RTC_APART});
+}
+
+/* The newest snapshot of replica i's log (read while its log lcore is held). */
+static void snap_latest(int i, struct disk_snap_meta *meta)
+{
+    cr_assert(rt_repl_log_hold(g_rt[i].repl));
+    int rc = disk_log_snap_latest(g_rt[i].repl->log, meta);
+    rt_repl_log_release(g_rt[i].repl);
+    cr_assert_eq(rc, 0);
+}
+
+static void fault_set(int i, enum disk_fault kind)
+{
+    cr_assert(rt_repl_log_hold(g_rt[i].repl));
+    disk_log_fault_set(g_rt[i].repl->log, kind, -EIO);
+    rt_repl_log_release(g_rt[i].repl);
 }
 
 static void put_ok(int to, uint64_t client, uint64_t no, const char *k, const char *v)
@@ -61,10 +86,13 @@ static void wait_snap_idle(int i)
 static void restore_digest(int i, uint8_t out[MSG_DIGEST_LEN])
 {
     struct disk_snap_meta meta;
-    cr_assert_eq(disk_log_snap_latest(g_rt[i].repl->log, &meta), 0);
+    snap_latest(i, &meta);
     uint8_t *data = malloc(meta.len);
     cr_assert(data != NULL);
-    cr_assert_eq(disk_log_snap_read(g_rt[i].repl->log, 0, data, (uint32_t)meta.len), (int)meta.len);
+    cr_assert(rt_repl_log_hold(g_rt[i].repl));
+    int got = disk_log_snap_read(g_rt[i].repl->log, 0, data, (uint32_t)meta.len);
+    rt_repl_log_release(g_rt[i].repl);
+    cr_assert_eq(got, (int)meta.len);
     struct sm_kv_config kc = {.value_max = g_conf.cluster.value_max};
     struct sm *sm = NULL;
     struct sess_table *sess = NULL;
@@ -159,7 +187,7 @@ Test(rt_snap, killed_writer_keeps_the_previous_snapshot_and_is_retried)
     cr_assert_gt(rp->bg->fail_index, first);
     cr_assert_eq(rp->snap_index, first);
     struct disk_snap_meta meta;
-    cr_assert_eq(disk_log_snap_latest(rp->log, &meta), 0);
+    snap_latest(l, &meta);
     cr_assert_eq(meta.last_index, first, "the previous snapshot is still the newest");
     uint8_t again[MSG_DIGEST_LEN];
     restore_digest(l, again);
@@ -175,7 +203,7 @@ Test(rt_snap, killed_writer_keeps_the_previous_snapshot_and_is_retried)
     cr_assert_eq(rp->bg->done, 2, "retried after the back-off");
     cr_assert_geq(rp->now_ms, killed_ms + RT_SNAP_RETRY_MS, "not before the back-off");
     cr_assert_gt(rp->snap_index, first);
-    cr_assert_eq(disk_log_snap_latest(rp->log, &meta), 0);
+    snap_latest(l, &meta);
     cr_assert_eq(meta.last_index, rp->snap_index);
 }
 
@@ -232,9 +260,28 @@ Test(rt_lifecycle, leader_log_sync_error_fail_stops_without_acknowledging)
     struct rt_repl *rp = g_rt[l].repl;
     uint64_t c = rtc_reg(l);
     put_ok(l, c, 1, "a", "1");
+    /* The majority may commit before the leader's own fsync is reported: wait for it, so
+     * that "durable" below is everything written before the fault. */
+    uint64_t deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (rte_get_tsc_cycles() < deadline &&
+           raft_durable_index(rp->raft) < raft_last_index(rp->raft)) {
+        rtc_pump_once();
+    }
     uint64_t durable = raft_durable_index(rp->raft);
-    disk_log_fault_set(rp->log, DISK_FAULT_SYNC, -EIO);
+    cr_assert_eq(durable, raft_last_index(rp->raft));
+    /* The followers pause until the leader has seen its own sync fail: their acks alone are
+     * a majority, and would otherwise race the failed sync's completion (with the log on its
+     * own lcore, that race is often lost). */
+    int f1 = (l + 1) % T_N;
+    int f2 = (l + 2) % T_N;
+    g_down[f1] = g_down[f2] = true;
+    fault_set(l, DISK_FAULT_SYNC);
     rtc_put(l, c, 2, "b", "2");
+    deadline = rte_get_tsc_cycles() + 5 * rte_get_tsc_hz();
+    while (rte_get_tsc_cycles() < deadline && g_rt[l].failed == 0) {
+        rtc_pump_once();
+    }
+    g_down[f1] = g_down[f2] = false;
     cr_assert(!ok_from(l, 2, 1000), "a replica whose log failed acknowledged a write");
     cr_assert_neq(g_rt[l].failed, 0, "fail-stop recorded");
     cr_assert_eq(raft_durable_index(rp->raft), durable, "nothing more counted durable");
@@ -253,7 +300,7 @@ Test(rt_lifecycle, follower_log_write_error_fail_stops_and_never_acknowledges)
         rtc_pump_once();
     }
     uint64_t match = raft_match_index(g_rt[l].repl->raft, (uint32_t)f + 1);
-    disk_log_fault_set(g_rt[f].repl->log, DISK_FAULT_WRITE, -EIO);
+    fault_set(f, DISK_FAULT_WRITE);
     put_ok(l, c, 2, "b", "2"); /* the other follower makes the majority */
     (void)ok_from(l, 3, 300);
     cr_assert_neq(g_rt[f].failed, 0, "the follower fail-stopped");
