@@ -185,7 +185,11 @@ stall_report() {
             grep -E '^(imissed|oerrors|rx_nombuf|sock_drops|tx_drops|ring_full|malformed)=' |
             tr '\n' ' ')
         echo "bench_cluster: stall: r$i $f" >&2
+        ip -n "$(vl_ns_replica "$i")" -s -o link show "$(vl_dev_replica "$i")" | head -c 600 >&2
     done
+    ip -n "$(vl_ns_client)" -s -o link show on2-c0 | head -c 600 >&2
+    echo "bench_cluster: stall: softnet dropped (hex, per cpu):" \
+        "$(awk '{print $2}' /proc/net/softnet_stat | tr '\n' ' ')" >&2
 }
 
 run_cluster() {
