@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -111,9 +112,13 @@ struct load_stats {
     uint64_t multi_rx;      /* multi-reply frames received */
 };
 
+#define LOAD_WAIT_FDS 4
+
 struct load {
     struct load_opts o;
     struct net_port port;
+    int wait_fds[LOAD_WAIT_FDS]; /* the port's sockets (net_port_wait_fds), wait_n of them */
+    uint32_t wait_n;
     struct net_local local;
     struct rte_ether_addr server_mac;
     struct load_slot *slots;
@@ -777,6 +782,27 @@ static uint32_t load_in_flight(const struct load *l)
 
 /* The main loop: issue, receive, expire, progress; back off briefly when idle so the replica
  * sharing the cores keeps its share. Ends when nothing more is to be issued and all settled. */
+/* The main loops' pause when idle: a sleep that a frame on the port's sockets ends at once
+ * (net_af_packet, net_af_xdp), so replies are taken when they arrive and the client does not
+ * wake every few microseconds on cores it shares with the replicas. 100 us bounds it in a
+ * closed loop (retry timers are 100 us apart anyway); an open loop keeps 5 us for its send
+ * schedule, as does a PMD without sockets. */
+static void load_idle(const struct load *l)
+{
+    if (l->wait_n == 0) {
+        rte_delay_us_sleep(5);
+        return;
+    }
+    struct pollfd p[LOAD_WAIT_FDS];
+    for (uint32_t i = 0; i < l->wait_n; i++) {
+        p[i].fd = l->wait_fds[i];
+        p[i].events = POLLIN;
+        p[i].revents = 0;
+    }
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = l->o.rate > 0 ? 5000 : 100000};
+    (void)ppoll(p, l->wait_n, &ts, NULL);
+}
+
 static void load_run(struct load *l)
 {
     struct rte_mbuf *tx[LOAD_BURST];
@@ -811,7 +837,7 @@ static void load_run(struct load *l)
         }
         idle = work != 0 ? 0 : idle + 1;
         if (!l->o.spin && idle > 256) {
-            rte_delay_us_sleep(5);
+            load_idle(l);
         }
     }
 }
@@ -840,7 +866,7 @@ static int load_register_all(struct load *l)
         ntx = 0;
         idle = work != 0 ? 0 : idle + 1;
         if (!l->o.spin && idle > 256) {
-            rte_delay_us_sleep(5);
+            load_idle(l);
         }
     }
     load_flush(l, tx, &ntx);
@@ -1238,6 +1264,7 @@ static int load_port_up(struct load *l, struct ordo_errmsg *e)
         return rc;
     }
     net_local_init(&l->local, &l->port.mac, l->o.my_ip);
+    l->wait_n = net_port_wait_fds(&l->port, l->wait_fds, LOAD_WAIT_FDS);
     return 0;
 }
 

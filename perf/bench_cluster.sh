@@ -56,19 +56,6 @@ RES="$VL_TMP/results.txt"
 : >"$RES"
 RUN=0
 
-# Every veth end (client, bridge, replicas) carries PEER_MTU-sized frames.
-set_mtu() {
-    local i nsb
-    nsb=$(vl_ns_bridge)
-    ip -n "$(vl_ns_client)" link set on2-c0 mtu "$PEER_MTU" || vl_die "mtu on2-c0"
-    ip -n "$nsb" link set on2-bc mtu "$PEER_MTU" || vl_die "mtu on2-bc"
-    for ((i = 1; i <= 3; i++)); do
-        ip -n "$nsb" link set "on2-b$i" mtu "$PEER_MTU" || vl_die "mtu on2-b$i"
-        ip -n "$(vl_ns_replica "$i")" link set "$(vl_dev_replica "$i")" mtu "$PEER_MTU" ||
-            vl_die "mtu replica $i"
-    done
-}
-
 # The config override for PEER_MTU (1500, the default, needs none).
 mtu_key() {
     if [ "$PEER_MTU" = 1500 ]; then
@@ -229,7 +216,7 @@ echo "bench_cluster: pmd=$PMD peer_mtu=$PEER_MTU outstanding='$OUTSTANDING'" \
     "coalesce='$COALESCE' repeat=$REPEAT" \
     "idle=${IDLE:-template} eal_mem='$(vl_eal_mem_args)' host=$(nproc)cpu $(uname -r)" \
     "loadavg=$(cut -d' ' -f1 /proc/loadavg) commit=$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo ?)"
-set_mtu
+vl_set_mtu "$PEER_MTU"
 measure_floor
 [ "${SKIP_SINGLE:-0}" = 1 ] || run_single
 for spec in $BATCHES; do

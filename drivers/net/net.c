@@ -24,6 +24,9 @@
 static_assert(NET_FAULT_QUEUES_MAX == NET_QUEUES_MAX, "fault state covers every queue");
 #define NET_LINK_POLL_MS 10
 #define NET_AF_XDP_CHUNK 4096u
+/* XDP_PACKET_HEADROOM (linux/bpf.h): what AF_XDP's RX reserves in front of every frame it
+ * writes into a umem chunk, on top of the PMD's headroom (mbuf header and RTE headroom). */
+#define NET_XDP_HEADROOM 256u
 
 static int net_logtype = -1;
 
@@ -74,41 +77,71 @@ static int net_pick_port(const struct net_conf *c, uint16_t *port_id, struct ord
     return -ENODEV;
 }
 
-/* net_af_xdp registers the pool as its UMEM: every mbuf (object header, struct rte_mbuf,
- * private area, data room) must fit one page-sized chunk, or queue setup fails obscurely. */
-static int net_check_af_xdp(const struct net_port *p, const struct net_conf *c, uint32_t room,
-                            struct ordo_errmsg *e)
+static bool net_is_af_xdp(uint16_t port_id)
 {
     struct rte_eth_dev_info info;
-    if (rte_eth_dev_info_get(p->port_id, &info) != 0 ||
-        strcmp(info.driver_name, "net_af_xdp") != 0) {
-        return 0;
+    return rte_eth_dev_info_get(port_id, &info) == 0 && strcmp(info.driver_name, "net_af_xdp") == 0;
+}
+
+/* The mbuf object (header, struct rte_mbuf, private area, data room) of a net_af_xdp pool
+ * for frames of frame_len bytes; the data room includes the kernel's XDP headroom. */
+static uint32_t net_af_xdp_obj_size(uint16_t priv_size, uint32_t frame_len)
+{
+    uint32_t elt =
+        (uint32_t)sizeof(struct rte_mbuf) + priv_size + net_data_room((uint16_t)frame_len, true);
+    return rte_mempool_calc_obj_size(elt, 0, NULL);
+}
+
+uint16_t net_af_xdp_frame_max(uint16_t priv_size)
+{
+    uint32_t len = NET_AF_XDP_CHUNK;
+    while (len > 0 && net_af_xdp_obj_size(priv_size, len) > NET_AF_XDP_CHUNK) {
+        len--;
     }
-    uint32_t elt = (uint32_t)sizeof(struct rte_mbuf) + c->mbuf_priv_size + room;
-    uint32_t obj = rte_mempool_calc_obj_size(elt, 0, NULL);
+    return (uint16_t)len;
+}
+
+/* net_af_xdp registers the pool as its UMEM: every mbuf must fit one page-sized chunk, or
+ * queue setup fails obscurely. A frame the kernel cannot place in a chunk is dropped on
+ * receive without a trace but the PMD's imissed, so frame_len_max must fit after the
+ * kernel's headroom, not merely the mbuf (docs/benchmarks.md, "af_xdp peer_mtu 3000"). */
+static int net_check_af_xdp(const struct net_port *p, const struct net_conf *c,
+                            struct ordo_errmsg *e)
+{
+    uint32_t obj = net_af_xdp_obj_size(c->mbuf_priv_size, c->frame_len_max);
     if (obj > NET_AF_XDP_CHUNK) {
         ordo_errmsg_set(e,
-                        "port %u (net_af_xdp): mbufs of %u bytes exceed the %u-byte AF_XDP "
-                        "chunk; frame_len_max %u must be at most %u (lower value_max)",
-                        p->port_id, obj, NET_AF_XDP_CHUNK, c->frame_len_max,
-                        c->frame_len_max - (obj - NET_AF_XDP_CHUNK));
+                        "port %u (net_af_xdp): frames of %u bytes need mbufs of %u bytes "
+                        "(kernel XDP headroom included), over the %u-byte AF_XDP chunk; at most "
+                        "%u-byte frames fit (lower [replica] peer_mtu or [cluster] value_max)",
+                        p->port_id, c->frame_len_max, obj, NET_AF_XDP_CHUNK,
+                        net_af_xdp_frame_max(c->mbuf_priv_size));
         return -EINVAL;
     }
     return 0;
 }
 
+uint32_t net_data_room(uint16_t frame_len_max, bool af_xdp)
+{
+    /* AF_XDP's RX writes a frame after XDP_PACKET_HEADROOM, past the PMD's own headroom. */
+    return (uint32_t)frame_len_max + RTE_PKTMBUF_HEADROOM + (af_xdp ? NET_XDP_HEADROOM : 0u);
+}
+
 static int net_create_pool(struct net_port *p, const struct net_conf *c, struct ordo_errmsg *e)
 {
     char name[RTE_MEMPOOL_NAMESIZE];
-    uint32_t room = (uint32_t)c->frame_len_max + RTE_PKTMBUF_HEADROOM;
+    bool af_xdp = net_is_af_xdp(p->port_id);
+    uint32_t room = net_data_room(c->frame_len_max, af_xdp);
     if (c->frame_len_max < RTE_ETHER_MIN_LEN || room > UINT16_MAX || c->mbufs == 0) {
         ordo_errmsg_set(e, "port %u: frame_len_max %u or mbufs %u out of range", p->port_id,
                         c->frame_len_max, c->mbufs);
         return -EINVAL;
     }
-    int rc = net_check_af_xdp(p, c, room, e);
-    if (rc != 0) {
-        return rc;
+    if (af_xdp) {
+        int rc = net_check_af_xdp(p, c, e);
+        if (rc != 0) {
+            return rc;
+        }
     }
     snprintf(name, sizeof(name), "ordo_mb_%u", p->port_id);
     int socket = rte_eth_dev_socket_id(p->port_id);

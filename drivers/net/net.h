@@ -63,6 +63,17 @@ ORDO_API int net_eal_init(int argc, char **argv, struct ordo_errmsg *e);
  * Returns 0, -ENODEV (no such port), -EINVAL (bad conf) or the PMD's negative errno. */
 ORDO_API int net_port_open(struct net_port *p, const struct net_conf *c, struct ordo_errmsg *e);
 
+/* Largest frame_len_max a net_af_xdp port can carry with a private area of priv_size bytes:
+ * the mbuf, the PMD's headroom and the kernel's XDP headroom must fit one 4 KiB umem chunk,
+ * or the kernel drops bigger received frames (only the PMD's imissed counts them). Pure;
+ * callable before the EAL starts. */
+ORDO_API uint16_t net_af_xdp_frame_max(uint16_t priv_size);
+
+/* The mbuf data room net_port_open gives a pool for frames of frame_len_max bytes: the PMD's
+ * headroom, plus on net_af_xdp the kernel's XDP headroom (256 bytes) in front of each
+ * received frame. Pure. */
+ORDO_API uint32_t net_data_room(uint16_t frame_len_max, bool af_xdp);
+
 /* Stops and closes the port and frees the pool. Idempotent. Only after every stage stopped. */
 ORDO_API void net_port_close(struct net_port *p);
 

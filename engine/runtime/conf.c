@@ -1493,6 +1493,36 @@ static int conf_check_clients(struct conf_ctx *ctx)
     return 0;
 }
 
+/* Whether node n's port is a net_af_xdp one: its port name, or the vdev its EAL string makes
+ * when the port is given by index. */
+static bool conf_node_af_xdp(const struct conf_node *n)
+{
+    if (n->port_index < 0) {
+        return strncmp(n->port, "net_af_xdp", 10) == 0;
+    }
+    return strstr(n->eal, "net_af_xdp") != NULL;
+}
+
+/* A peer_mtu the port cannot receive would not fail anywhere: the kernel would drop every
+ * AppendEntries over its limit, forever (docs/configuration.md, peer_mtu). */
+static int conf_check_af_xdp(struct conf_ctx *ctx)
+{
+    const struct conf *c = ctx->out;
+    if (c->nodes_n < 2 || c->replica.peer_mtu <= CONF_AF_XDP_PEER_MTU_MAX) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < c->nodes_n; i++) {
+        if (conf_node_af_xdp(&c->nodes[i])) {
+            ctx->section = "replica";
+            return conf_fail(ctx, "peer_mtu",
+                             "expected at most %u with net_af_xdp ([node.%" PRIu32
+                             "]: 4 KiB umem chunks), got %" PRIu32,
+                             CONF_AF_XDP_PEER_MTU_MAX, c->nodes[i].id, c->replica.peer_mtu);
+        }
+    }
+    return 0;
+}
+
 static int conf_check(struct conf_ctx *ctx)
 {
     if (!ctx->have_cluster) {
@@ -1502,6 +1532,9 @@ static int conf_check(struct conf_ctx *ctx)
     int rc = conf_check_nodes(ctx);
     if (rc == 0) {
         rc = conf_check_replica(ctx);
+    }
+    if (rc == 0) {
+        rc = conf_check_af_xdp(ctx);
     }
     if (rc == 0) {
         rc = conf_check_clients(ctx);

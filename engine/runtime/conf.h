@@ -38,6 +38,11 @@
 /* What such a cache of size mbufs can hold: DPDK fills it up to its flush threshold, 1.5 x
  * its size (CALC_CACHE_FLUSHTHRESH in rte_mempool.c), before it spills to the pool. */
 #define CONF_MBUF_CACHE_HELD(size) ((size)*3u / 2u)
+/* Largest [replica] peer_mtu a replicated node on net_af_xdp can carry: its frame, the mbuf,
+ * the PMD's and the kernel's XDP headroom must fit one 4 KiB umem chunk, or the kernel drops
+ * larger frames on receive and the cluster wedges (drivers/net/net.h net_af_xdp_frame_max;
+ * tests/unit/test_net_xdp.c keeps the two in step). */
+#define CONF_AF_XDP_PEER_MTU_MAX 3300u
 
 enum conf_idle {
     CONF_IDLE_BUSY = 1,    /* spin on empty polls: lowest latency, one core per lcore */

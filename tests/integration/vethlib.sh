@@ -167,6 +167,20 @@ vl_net_up() {
     fi
 }
 
+# vl_set_mtu MTU: every veth end (client, bridge ports, replicas) carries MTU-sized frames;
+# after vl_net_up, before the replicas attach (af_xdp's XDP program bounds a veth's MTU).
+vl_set_mtu() {
+    local i nsb
+    nsb=$(vl_ns_bridge)
+    ip -n "$(vl_ns_client)" link set on2-c0 mtu "$1" || vl_die "mtu on2-c0"
+    ip -n "$nsb" link set on2-bc mtu "$1" || vl_die "mtu on2-bc"
+    for ((i = 1; i <= VL_N; i++)); do
+        ip -n "$nsb" link set "on2-b$i" mtu "$1" || vl_die "mtu on2-b$i"
+        ip -n "$(vl_ns_replica "$i")" link set "$(vl_dev_replica "$i")" mtu "$1" ||
+            vl_die "mtu replica $i"
+    done
+}
+
 # vl_spawn NAME NS CMD...: start CMD in namespace NS in the background, output to
 # $VL_TMP/NAME.log; prints nothing, records the PID in VL_PIDS and in VL_PID_<NAME>.
 vl_spawn() {
@@ -526,6 +540,8 @@ vl_cluster_up() {
     local n=$1 pmd=$2 i
     VL_PMD=$pmd
     vl_net_up "$n"
+    # VL_MTU: jumbo links (set [replica] peer_mtu through VL_CONF_EXTRA to use them).
+    [ -z "${VL_MTU:-}" ] || vl_set_mtu "$VL_MTU"
     local extra=${VL_CONF_EXTRA:-}
     VL_CONF_EXTRA="$VL_CLUSTER_TIMING${extra:+;$extra}"
     VL_CLUSTER_CONFIG=$(vl_write_cluster_config "$pmd")

@@ -290,6 +290,20 @@ Test(conf_shipped, baremetal_3_loads)
     conf_free(&c);
 }
 
+/* peer_mtu on net_af_xdp: 3000 fits a 4 KiB umem chunk; jumbo frames on af_packet are not
+ * bound by it. */
+Test(conf_good, af_xdp_peer_mtu_3000_and_af_packet_8100)
+{
+    struct conf c;
+    struct ordo_errmsg err = {{0}};
+    cr_assert_eq(load_fixture("af-xdp-peer-mtu-ok.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.replica.peer_mtu, 3000);
+    conf_free(&c);
+    cr_assert_eq(load_fixture("af-packet-peer-mtu.ini", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(c.replica.peer_mtu, 8100);
+    conf_free(&c);
+}
+
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 /* One replica has no peer ring and parks nothing: veth-3's old 4095 mbufs fit it. */
@@ -594,6 +608,14 @@ BAD(mbufs_count_every_stage_lcore, "mbufs-lcores.ini",
     ": [replica] mbufs: expected at least 10173, got 8191: queues x rx_desc/tx_desc 2048 + 3 rings "
     "x ring_size 3069 + 3 lcores x (bursts + cache) 2688 + RX split 256 + parked "
     "reads/probes/replies 2112")
+/* A peer_mtu the af_xdp port cannot receive: every larger AppendEntries would be dropped by
+ * the kernel and the cluster would wedge without an error. */
+BAD(af_xdp_peer_mtu_over_chunk, "af-xdp-peer-mtu.ini",
+    ": [replica] peer_mtu: expected at most 3300 with net_af_xdp ([node.2]: 4 KiB umem chunks), "
+    "got 3400")
+BAD(af_xdp_peer_mtu_port_index, "af-xdp-peer-mtu-index.ini",
+    ": [replica] peer_mtu: expected at most 3300 with net_af_xdp ([node.2]: 4 KiB umem chunks), "
+    "got 3400")
 BAD(snapshot_log_bytes_below_batch, "snapshot-log-bytes.ini",
     ": [replica] snapshot_log_bytes: expected 0 or at least batch_bytes_max = 8192, got 4096")
 BAD(snapshot_log_bytes_range, "snapshot-log-bytes-range.ini",
