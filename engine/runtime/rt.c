@@ -243,35 +243,71 @@ int rt_init(struct rt *rt, const struct conf *conf, uint32_t node_id, struct sm 
     return rc;
 }
 
+/* Runs stage s of lc if it has it, keeping its longest call. */
+static uint32_t rt_lcore_stage(struct rt_lcore *lc, enum rt_stage s)
+{
+    struct rt *rt = lc->rt;
+    if ((lc->stages & (1u << s)) == 0) {
+        return 0;
+    }
+    uint64_t t0 = rte_rdtsc();
+    uint32_t work = 0;
+    switch (s) {
+    case RT_STAGE_RX:
+        work = rt_stage_rx(rt);
+        break;
+    case RT_STAGE_SEQ:
+        work = rt_repl_seq_stage(rt);
+        break;
+    case RT_STAGE_APPLY:
+        work = rt->repl != NULL ? rt_repl_stage(rt) : rt_stage_apply(rt);
+        break;
+    case RT_STAGE_LOG:
+        work = rt_repl_log_stage(rt);
+        break;
+    default:
+        work = rt_stage_tx(rt);
+        break;
+    }
+    lc->stage_max_tsc[s] = RTE_MAX(lc->stage_max_tsc[s], rte_rdtsc() - t0);
+    return work;
+}
+
+static void rt_lcore_report(const struct rt_lcore *lc)
+{
+    double ms = 1e3 / (double)rte_get_tsc_hz();
+    RTE_LOG(INFO, USER1,
+            "ordo: node %u: lcore %u: %" PRIu64 " rounds, %" PRIu64 " sleeps, %" PRIu64
+            " woken early; longest ms: round gap %.1f, rx %.1f seq %.1f apply %.1f log %.1f"
+            " tx %.1f\n",
+            lc->rt->self->id, lc->lcore_id, lc->rounds, lc->idle.sleeps, lc->idle.wakeups,
+            (double)lc->gap_max_tsc * ms, (double)lc->stage_max_tsc[RT_STAGE_RX] * ms,
+            (double)lc->stage_max_tsc[RT_STAGE_SEQ] * ms,
+            (double)lc->stage_max_tsc[RT_STAGE_APPLY] * ms,
+            (double)lc->stage_max_tsc[RT_STAGE_LOG] * ms,
+            (double)lc->stage_max_tsc[RT_STAGE_TX] * ms);
+}
+
 static int rt_lcore_loop(void *arg)
 {
     struct rt_lcore *lc = arg;
     struct rt *rt = lc->rt;
+    static const enum rt_stage order[] = {RT_STAGE_RX, RT_STAGE_SEQ, RT_STAGE_APPLY, RT_STAGE_LOG,
+                                          RT_STAGE_TX};
+    uint64_t last = rte_rdtsc();
     /* Relaxed: only a flag; pairs with the relaxed store in rt_request_stop. */
     while (__atomic_load_n(&rt->stop, __ATOMIC_RELAXED) == 0) {
+        uint64_t now = rte_rdtsc();
+        lc->gap_max_tsc = RTE_MAX(lc->gap_max_tsc, now - last);
+        last = now;
         uint32_t work = 0;
-        if ((lc->stages & (1u << RT_STAGE_RX)) != 0) {
-            work += rt_stage_rx(rt);
-        }
-        if ((lc->stages & (1u << RT_STAGE_SEQ)) != 0) {
-            work += rt_repl_seq_stage(rt);
-        }
-        if ((lc->stages & (1u << RT_STAGE_APPLY)) != 0) {
-            work += rt->repl != NULL ? rt_repl_stage(rt) : rt_stage_apply(rt);
-        }
-        if ((lc->stages & (1u << RT_STAGE_LOG)) != 0) {
-            work += rt_repl_log_stage(rt);
-        }
-        if ((lc->stages & (1u << RT_STAGE_TX)) != 0) {
-            work += rt_stage_tx(rt);
+        for (size_t i = 0; i < ORDO_ARRAY_LEN(order); i++) {
+            work += rt_lcore_stage(lc, order[i]);
         }
         lc->rounds++;
         (void)idle_after(&lc->idle, work);
     }
-    RTE_LOG(INFO, USER1,
-            "ordo: node %u: lcore %u: %" PRIu64 " rounds, %" PRIu64 " sleeps, %" PRIu64
-            " woken early\n",
-            rt->self->id, lc->lcore_id, lc->rounds, lc->idle.sleeps, lc->idle.wakeups);
+    rt_lcore_report(lc);
     return 0;
 }
 

@@ -41,6 +41,11 @@ struct rt_lcore {
     uint32_t stages; /* bit (1 << enum rt_stage) */
     struct idle idle;
     uint64_t rounds;
+    /* Longest wall time of one call of each stage, and the longest gap between two round
+     * starts (idle sleep included), in TSC cycles: a stage that blocks, or an lcore the
+     * kernel did not run, shows here (logged at exit). */
+    uint64_t stage_max_tsc[RT_STAGES];
+    uint64_t gap_max_tsc;
 };
 
 struct rt {
