@@ -259,6 +259,8 @@ c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 els
     done
     for ((i = 1; i <= 3; i++)); do
         vl_replica_stop "$i"
+        # The lcore's longest round gap and stage call: what held a leader that lost its term.
+        grep -o 'node [0-9]*: lcore .*longest.*' "$VL_TMP/ordo-r$i.log" >&2 || true
     done
 }
 
