@@ -136,6 +136,7 @@ struct load {
     uint64_t rng;
     uint64_t end_tsc;
     uint32_t errors_shown;
+    uint32_t retries_shown;
     uint32_t *pend; /* --coalesce: slots whose request leaves at the end of this round */
     uint32_t npend;
     uint32_t pend_cap;
@@ -742,6 +743,20 @@ static uint32_t load_issue(struct load *l, uint64_t now, struct rte_mbuf **tx, u
     return started;
 }
 
+/* Names the first timed-out attempts (which request, when), so a stall can be matched with
+ * the replicas' counters and a capture. */
+static void load_retry_note(struct load *l, uint32_t i, uint64_t now)
+{
+    const struct load_slot *s = &l->slots[i];
+    if (l->retries_shown++ < LOAD_ERR_SHOWN) {
+        fprintf(stderr,
+                "ordo-load: t=%.3fs client %" PRIu64 " request %" PRIu64 " no answer in %" PRIu32
+                " ms, resending (try %" PRIu32 ", %" PRIu32 " in flight)\n",
+                (double)(now - l->t0) / (double)l->hz, s->client_id, s->request_no, l->o.timeout_ms,
+                s->tries, l->o.outstanding - l->n_free);
+    }
+}
+
 /* Resends requests past their deadline with the same request number (the replica's session
  * table answers a duplicate from its saved reply); gives up after --retries. */
 static void load_expire(struct load *l, uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
@@ -764,6 +779,7 @@ static void load_expire(struct load *l, uint64_t now, struct rte_mbuf **tx, uint
         }
         s->tries++;
         l->st.retries++;
+        load_retry_note(l, i, now);
         load_arm(l, s, now);
         load_send(l, i, tx, ntx);
     }
@@ -926,16 +942,23 @@ static void load_summary(struct load *l)
     double q[5] = {load_h_quantile(h, 0.50) / 1e3, load_h_quantile(h, 0.90) / 1e3,
                    load_h_quantile(h, 0.99) / 1e3, load_h_quantile(h, 0.999) / 1e3,
                    (double)h->max / 1e3};
+    /* The client's own losses: frames its TX queue refused, frames its socket's RX ring had
+     * no room for (replies the replicas sent and the kernel dropped here). */
+    uint64_t tx_drops = net_stats_get(NET_CTR_TX_DROPS);
+    struct net_sock_stats k = {0};
+    (void)net_port_sock_stats(l->port.port_id, &k);
     printf("ordo-load: summary mode=%s outstanding=%" PRIu32 " rate=%.0f requests=%" PRIu64
            " ok=%" PRIu64 " errors=%" PRIu64 " timeouts=%" PRIu64 " retries=%" PRIu64
            " redirects=%" PRIu64 " busy=%" PRIu64 " not_found=%" PRIu64 " stale=%" PRIu64
            " ignored=%" PRIu64 " duration_s=%.3f throughput=%.0f p50_us=%.1f p90_us=%.1f"
            " p99_us=%.1f p999_us=%.1f max_us=%.1f registered=%" PRIu64 " sessions_lost=%" PRIu64
-           " coalesce=%" PRIu32 " frames=%" PRIu64 " multi_replies=%" PRIu64 "\n",
+           " coalesce=%" PRIu32 " frames=%" PRIu64 " multi_replies=%" PRIu64 " tx_drops=%" PRIu64
+           " sock_drops=%" PRIu64 "\n",
            l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
            l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, l->st.busy,
            l->st.not_found, l->st.stale, l->st.ignored, secs, tput, q[0], q[1], q[2], q[3], q[4],
-           l->st.registered, l->st.sessions_lost, l->o.coalesce, l->st.frames_tx, l->st.multi_rx);
+           l->st.registered, l->st.sessions_lost, l->o.coalesce, l->st.frames_tx, l->st.multi_rx,
+           tx_drops, k.drops);
     if (l->o.json_path == NULL) {
         return;
     }
@@ -949,10 +972,11 @@ static void load_summary(struct load *l)
             ",\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"timeouts\":%" PRIu64
             ",\"retries\":%" PRIu64 ",\"redirects\":%" PRIu64 ",\"duration_s\":%.3f"
             ",\"throughput\":%.0f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f"
-            ",\"p999_us\":%.1f,\"max_us\":%.1f}\n",
+            ",\"p999_us\":%.1f,\"max_us\":%.1f,\"tx_drops\":%" PRIu64 ",\"sock_drops\":%" PRIu64
+            "}\n",
             l->o.rate > 0 ? "open" : "closed", l->o.outstanding, l->o.rate, l->st.issued, l->st.ok,
             l->st.errors, l->st.timeouts, l->st.retries, l->st.redirects, secs, tput, q[0], q[1],
-            q[2], q[3], q[4]);
+            q[2], q[3], q[4], tx_drops, k.drops);
     fclose(f);
 }
 

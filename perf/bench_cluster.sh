@@ -170,6 +170,28 @@ batch_stats() {
     echo "$(sed -n 's/^batches=//p' <<<"$st") $(sed -n 's/^batch_cmds=//p' <<<"$st")"
 }
 
+# stall_report JSON: when a run retried (a request or its answer got lost, or waited past the
+# 1 s timeout), prints the first timed-out requests, the client's own drops and every
+# replica's loss counters, to match the outlier with where frames went.
+stall_report() {
+    local retries i f
+    retries=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("retries", 0))' "$1")
+    [ "${retries:-0}" != 0 ] || return 0
+    echo "bench_cluster: stall: $retries retries; client:" \
+        "$(grep -o 'tx_drops=[0-9]* sock_drops=[0-9]*' "$VL_TMP/load.out")" >&2
+    grep 'resending' "$VL_TMP/load.out" | head -n 5 >&2 || true
+    for ((i = 1; i <= 3; i++)); do
+        f=$( (vl_telemetry_kv "$i" /ordo/port; vl_telemetry_kv "$i" /ordo/stats) |
+            grep -E '^(imissed|oerrors|rx_nombuf|sock_drops|tx_drops|ring_full|malformed)=' |
+            tr '\n' ' ')
+        echo "bench_cluster: stall: r$i $f" >&2
+        ip -n "$(vl_ns_replica "$i")" -s -o link show "$(vl_dev_replica "$i")" | head -c 600 >&2
+    done
+    ip -n "$(vl_ns_client)" -s -o link show on2-c0 | head -c 600 >&2
+    echo "bench_cluster: stall: softnet dropped (hex, per cpu):" \
+        "$(awk '{print $2}' /proc/net/softnet_stat | tr '\n' ' ')" >&2
+}
+
 run_cluster() {
     local spec=$1 count bytes time_us i n L b0 c0 b1 c1 per
     IFS=: read -r count bytes time_us <<<"$spec"
@@ -198,6 +220,7 @@ run_cluster() {
                 read -r b0 c0 <<<"$(batch_stats "$L")"
                 load_run "$L" "$n" "$VL_TMP/run.json" "$co"
                 read -r b1 c1 <<<"$(batch_stats "$L")"
+                stall_report "$VL_TMP/run.json"
                 per=$(python3 -c 'import sys; b=int(sys.argv[2] or 0)-int(sys.argv[1] or 0);
 c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 else "-")' \
                     "${b0:-0}" "${b1:-0}" "${c0:-0}" "${c1:-0}")

@@ -20,6 +20,7 @@
 
 #define NET_TX_RETRIES 4
 #define NET_TX_FAULT_BURST 32
+#define NET_SOCK_FDS_MAX 16
 
 static_assert(NET_FAULT_QUEUES_MAX == NET_QUEUES_MAX, "fault state covers every queue");
 #define NET_LINK_POLL_MS 10
@@ -362,11 +363,12 @@ static bool net_port_fd_is_ours(int fd, unsigned if_index)
     return if_index == 0 || (unsigned)sll.sll_ifindex == if_index;
 }
 
-uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max)
+/* The sockets of port port_id (see net_port_wait_fds). */
+static uint32_t net_port_fds(uint16_t port_id, int *fds, uint32_t max)
 {
     struct rte_eth_dev_info info;
     unsigned if_index = 0;
-    if (p->port_id != NET_PORT_ANY && rte_eth_dev_info_get(p->port_id, &info) == 0) {
+    if (port_id != NET_PORT_ANY && rte_eth_dev_info_get(port_id, &info) == 0) {
         if_index = info.if_index;
     }
     DIR *d = opendir("/proc/self/fd");
@@ -388,6 +390,37 @@ uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max)
     }
     closedir(d);
     return n;
+}
+
+uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max)
+{
+    return net_port_fds(p->port_id, fds, max);
+}
+
+/* Running totals per port: PACKET_STATISTICS clears the kernel's counters on every read. */
+static uint64_t net_sock_totals[RTE_MAX_ETHPORTS][2];
+
+int net_port_sock_stats(uint16_t port_id, struct net_sock_stats *s)
+{
+    if (port_id >= RTE_MAX_ETHPORTS) {
+        return -ENODEV;
+    }
+    int fds[NET_SOCK_FDS_MAX];
+    uint32_t n = net_port_fds(port_id, fds, NET_SOCK_FDS_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        struct tpacket_stats st;
+        socklen_t len = sizeof(st);
+        memset(&st, 0, sizeof(st));
+        if (getsockopt(fds[i], SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0) {
+            continue; /* AF_XDP: its PMD reports XDP_STATISTICS as imissed itself */
+        }
+        __atomic_fetch_add(&net_sock_totals[port_id][0], st.tp_packets, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&net_sock_totals[port_id][1], st.tp_drops, __ATOMIC_RELAXED);
+    }
+    s->sockets = n;
+    s->packets = __atomic_load_n(&net_sock_totals[port_id][0], __ATOMIC_RELAXED);
+    s->drops = __atomic_load_n(&net_sock_totals[port_id][1], __ATOMIC_RELAXED);
+    return 0;
 }
 
 static uint16_t net_tx_now(const struct net_port *p, uint16_t q, struct rte_mbuf **m, uint16_t n)

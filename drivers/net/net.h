@@ -85,6 +85,20 @@ ORDO_API void net_port_close(struct net_port *p);
  * close or read them. Start-up only, after net_port_open. */
 ORDO_API uint32_t net_port_wait_fds(const struct net_port *p, int *fds, uint32_t max);
 
+/* Kernel-side counters of the port's AF_PACKET sockets (PACKET_STATISTICS), totals since the
+ * first call: packets the sockets' RX rings were offered and drops, the frames the kernel
+ * threw away because an RX ring was full. net_af_packet (DPDK 22.11) never reads them, so its
+ * imissed stays 0 whatever the kernel drops. */
+struct net_sock_stats {
+    uint32_t sockets; /* AF_PACKET/AF_XDP sockets found (AF_XDP ones add nothing) */
+    uint64_t packets;
+    uint64_t drops;
+};
+
+/* Reads and adds up the port's socket counters (the kernel clears them on each read). Any
+ * thread, not the data path: it scans /proc/self/fd. Returns 0 or -ENODEV. */
+ORDO_API int net_port_sock_stats(uint16_t port_id, struct net_sock_stats *s);
+
 /* Receives up to n frames from queue q; counts rx_packets/rx_bytes; applies net_fault when armed
  * (which may return frames held from earlier bursts). Data path, one lcore per
  * queue. Ownership of the returned mbufs passes to the caller. */

@@ -7,6 +7,7 @@
 #include <rte_ethdev.h>
 #include <rte_telemetry.h>
 
+#include "drivers/net/net.h"
 #include "drivers/net/net_fault.h"
 #include "engine/err.h"
 #include "engine/ordo_assert.h"
@@ -139,6 +140,12 @@ static int net_stats_port_cmd(const char *cmd, const char *params, struct rte_te
     rte_tel_data_add_dict_u64(d, "ierrors", s.ierrors);
     rte_tel_data_add_dict_u64(d, "oerrors", s.oerrors);
     rte_tel_data_add_dict_u64(d, "rx_nombuf", s.rx_nombuf);
+    /* net_af_packet's imissed is always 0: the kernel counts its RX ring drops itself. */
+    struct net_sock_stats k;
+    if (net_port_sock_stats(net_stats_port_id, &k) == 0) {
+        rte_tel_data_add_dict_u64(d, "sock_packets", k.packets);
+        rte_tel_data_add_dict_u64(d, "sock_drops", k.drops);
+    }
     return 0;
 }
 

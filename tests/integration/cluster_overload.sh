@@ -72,9 +72,15 @@ done
 [ "$redirects" -eq 0 ] || vl_fail "$redirects redirects: leadership moved during the run"
 [ "$ok" -gt 0 ] || vl_fail "no request answered"
 echo "$T: leader's largest batch: $(vl_raft_field "$L" batch_cmds_max) commands"
-# Frames the PMD saw the kernel drop (af_xdp: too big for the chunk, or fill ring empty).
+# Frames the PMD saw the kernel drop (af_xdp: too big for the chunk, or fill ring empty), and
+# on af_packet the sockets' RX ring drops (PACKET_STATISTICS; that PMD's imissed stays 0).
 for i in 1 2 3; do
     port=$(vl_admin "$i" json /ordo/port 2>/dev/null) || port=
-    echo "$T: r$i imissed $(sed -n 's/.*"imissed":\([0-9]*\).*/\1/p' <<<"$port")"
+    echo "$T: r$i imissed $(sed -n 's/.*"imissed":\([0-9]*\).*/\1/p' <<<"$port")" \
+        "sock_drops $(sed -n 's/.*"sock_drops":\([0-9]*\).*/\1/p' <<<"$port")"
+    if [ "$PMD" = af_packet ]; then
+        grep -q '"sock_packets":[1-9]' <<<"$port" || vl_fail "r$i: no socket counters: $port"
+    fi
 done
+echo "$T: client $(grep -o 'tx_drops=[0-9]* sock_drops=[0-9]*' <<<"$OUT")"
 echo "$T: PASS (terms, leader and elections unchanged on every replica)"
