@@ -22,6 +22,9 @@
 #   SKIP_SINGLE=1 skips the single-replica runs (ratios then show "-")
 #   COALESCE     ordo-load --coalesce values, each run in turn at every point ("1": none;
 #                e.g. "1 16" adds coalesced rows and the ratio coalesced / not, same run)
+#   BENCH_TIMING Raft timing, vethlib VL_CLUSTER_TIMING form (10 ms ticks, heartbeat 50 ms,
+#                election timeout >= 1 s, as latency_curve.sh and compare_etcd.sh; the tests'
+#                200 ms let a loaded leader lose its term mid-run: docs/benchmarks.md)
 #   REPEAT       runs of every (setup, outstanding, coalesce) point, interleaved (1); the
 #                table shows each run's ops/s and the median run's figures
 set -euo pipefail
@@ -44,6 +47,8 @@ af_xdp) PEER_MTU=${PEER_MTU:-3000} ;;
 *) PEER_MTU=${PEER_MTU:-8100} ;;
 esac
 VL_NS_PREFIX=opf
+BENCH_T="replica|tick_us|10000;replica|heartbeat_ticks|5;replica|election_ticks|100"
+VL_CLUSTER_TIMING=${BENCH_TIMING:-$BENCH_T}
 LOAD_IP=198.18.0.2
 
 . "$HERE/../tests/integration/vethlib.sh"
@@ -170,26 +175,46 @@ batch_stats() {
     echo "$(sed -n 's/^batches=//p' <<<"$st") $(sed -n 's/^batch_cmds=//p' <<<"$st")"
 }
 
-# stall_report JSON: when a run retried (a request or its answer got lost, or waited past the
-# 1 s timeout), prints the first timed-out requests, the client's own drops and every
-# replica's loss counters, to match the outlier with where frames went.
+STALL_KEYS="imissed|oerrors|rx_nombuf|sock_drops|tx_drops|ring_full|malformed|requests|replies"
+STALL_KEYS+="|term|commit|last_index|batches|batch_cmds|log_writes|log_write_us|req_ring|tx_ring"
+# counters I: replica I's loss and pipeline counters as NAME=VALUE words (/ordo/port,
+# /ordo/stats, /ordo/raft).
+counters() {
+    (vl_telemetry_kv "$1" /ordo/port; vl_telemetry_kv "$1" /ordo/stats; vl_raft "$1") |
+        grep -E "^($STALL_KEYS)=" |
+        tr '\n' ' '
+}
+
+# stall_report JSON BEFORE...: when a run retried (a request or its answer got lost, or waited
+# past the 1 s timeout), prints the first timed-out requests, the client's own drops and every
+# replica's counters before and after the run, to match the outlier with where frames went.
 stall_report() {
-    local retries i f
-    retries=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("retries", 0))' "$1")
+    local retries i json=$1
+    shift
+    retries=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["retries"])' "$json")
     [ "${retries:-0}" != 0 ] || return 0
     echo "bench_cluster: stall: $retries retries; client:" \
-        "$(grep -o 'tx_drops=[0-9]* sock_drops=[0-9]*' "$VL_TMP/load.out")" >&2
+        "$(grep -oE '(ok|busy|stale|redirects|duration_s|max_us|tx_drops|sock_drops)=[0-9.]*' \
+            "$VL_TMP/load.out" | tr '\n' ' ')" >&2
     grep 'resending' "$VL_TMP/load.out" | head -n 5 >&2 || true
     for ((i = 1; i <= 3; i++)); do
-        f=$( (vl_telemetry_kv "$i" /ordo/port; vl_telemetry_kv "$i" /ordo/stats) |
-            grep -E '^(imissed|oerrors|rx_nombuf|sock_drops|tx_drops|ring_full|malformed)=' |
-            tr '\n' ' ')
-        echo "bench_cluster: stall: r$i $f" >&2
+        echo "bench_cluster: stall: r$i before: ${!i}" >&2
+        echo "bench_cluster: stall: r$i after:  $(counters "$i")" >&2
         ip -n "$(vl_ns_replica "$i")" -s -o link show "$(vl_dev_replica "$i")" | head -c 600 >&2
     done
     ip -n "$(vl_ns_client)" -s -o link show on2-c0 | head -c 600 >&2
     echo "bench_cluster: stall: softnet dropped (hex, per cpu):" \
         "$(awk '{print $2}' /proc/net/softnet_stat | tr '\n' ' ')" >&2
+}
+
+# term_check LEADER BEFORE: says so when the run moved the term (an election: every request
+# the old leader held waits out the client's timeout, so the run's figures are an outlier).
+term_check() {
+    local t0 t1
+    t0=$(grep -o 'term=[0-9]*' <<<"$2" | sort -t= -k2 -n | tail -n 1)
+    t1=$(vl_raft_field "$1" term)
+    [ "${t0#term=}" = "$t1" ] ||
+        echo "bench_cluster: WARNING: ${t0:-term=?} -> term=$t1 during the run (election)" >&2
 }
 
 run_cluster() {
@@ -218,9 +243,12 @@ run_cluster() {
         for ((r = 0; r < REPEAT; r++)); do
             for co in $COALESCE; do
                 read -r b0 c0 <<<"$(batch_stats "$L")"
+                local c1s c2s c3s
+                c1s=$(counters 1) c2s=$(counters 2) c3s=$(counters 3)
                 load_run "$L" "$n" "$VL_TMP/run.json" "$co"
                 read -r b1 c1 <<<"$(batch_stats "$L")"
-                stall_report "$VL_TMP/run.json"
+                stall_report "$VL_TMP/run.json" "$c1s" "$c2s" "$c3s"
+                term_check "$L" "$c1s $c2s $c3s"
                 per=$(python3 -c 'import sys; b=int(sys.argv[2] or 0)-int(sys.argv[1] or 0);
 c=int(sys.argv[4] or 0)-int(sys.argv[3] or 0); print("%.1f" % (c/b) if b > 0 else "-")' \
                     "${b0:-0}" "${b1:-0}" "${c0:-0}" "${c1:-0}")
