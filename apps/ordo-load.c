@@ -37,6 +37,7 @@
 #define LOAD_EAL_ARGS_MAX 64
 #define LOAD_ARP_WAIT_S 5u
 #define LOAD_ERR_SHOWN 5u
+#define LOAD_CATCHUP_S 1u           /* open loop: how long past --duration late requests still go */
 #define LOAD_READBACK_MAX 10000000u /* keys "k%08u" (the default --key-size) */
 /* Log-linear histogram: 2^LOAD_H_SUB sub-buckets per power of two (<= 3 % error). */
 #define LOAD_H_SUB 5u
@@ -695,11 +696,25 @@ static uint16_t load_receive(struct load *l, uint64_t now, struct rte_mbuf **tx,
 
 /* Starts new requests: closed loop fills every free slot; open loop sends those whose intended
  * time has come (a late one keeps its intended time: the wait counts in its latency). */
+/* Whether new requests may start now. An open loop with a duration sends every request
+ * scheduled before its end, late ones too (up to LOAD_CATCHUP_S past it): a generator or
+ * replica that stalled near the end (a loaded host) must neither shorten the run nor drop
+ * its slowest requests from the latencies. */
+static bool load_may_issue(const struct load *l, uint64_t now)
+{
+    if (load_stop_flag || (l->o.requests != 0 && l->st.issued >= l->o.requests)) {
+        return false;
+    }
+    if (l->o.rate > 0 && l->stop_tsc != UINT64_MAX) {
+        return l->next_send < l->stop_tsc && now < l->stop_tsc + LOAD_CATCHUP_S * l->hz;
+    }
+    return now < l->stop_tsc;
+}
+
 static uint32_t load_issue(struct load *l, uint64_t now, struct rte_mbuf **tx, uint16_t *ntx)
 {
     uint32_t started = 0;
-    while (l->n_free != 0 && !load_stop_flag && now < l->stop_tsc &&
-           (l->o.requests == 0 || l->st.issued < l->o.requests)) {
+    while (l->n_free != 0 && load_may_issue(l, now)) {
         uint64_t intended = now;
         if (l->o.rate > 0) {
             if (l->next_send > now) {
@@ -845,8 +860,7 @@ static void load_run(struct load *l)
         if (now >= l->next_progress) {
             load_progress(l, now);
         }
-        bool issuing = !load_stop_flag && now < l->stop_tsc &&
-                       (l->o.requests == 0 || l->st.issued < l->o.requests);
+        bool issuing = load_may_issue(l, now);
         if ((!issuing && load_in_flight(l) == 0) || l->fatal) {
             l->end_tsc = now;
             return;

@@ -30,11 +30,21 @@ OUT=$(vl_cli --client-id 77 --key-file "$VL_TMP/client77.key" put authed yes) ||
 OUT=$(vl_cli --client-id 77 --key-file "$VL_TMP/client77.key" get authed) && [ "$OUT" = yes ] ||
     fail "authenticated get returned '$OUT'"
 od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$VL_TMP/wrong.key"
+mac0=$(vl_counter 1 mac_failures)
 rc=0
 vl_cli --client-id 77 --key-file "$VL_TMP/wrong.key" --timeout-ms 200 --retries 1 get authed \
     2>/dev/null || rc=$?
 [ "$rc" -eq 6 ] || fail "a request under a wrong key exited $rc, expected 6 (no reply)"
-echo "badframes[$PMD]: client MAC keys: right key served, wrong key ignored"
+# Its 2 frames (1 retry) are MAC failures. Wait (bounded) until both are counted before the
+# baseline: on a loaded host the retry, sent 200 ms before the cli gave up, could still be
+# in the replica's RX queue, and then counted once too many against the hostile kinds.
+for ((t = 0; t < 200; t++)); do
+    mac=$(vl_counter 1 mac_failures)
+    [ $((mac - mac0)) -ge 2 ] && break
+    sleep 0.05
+done
+[ $((mac - mac0)) -eq 2 ] || fail "2 frames under a wrong key: mac_failures +$((mac - mac0))"
+echo "badframes[$PMD]: client MAC keys: right key served, wrong key ignored and counted"
 vl_counters 1 >"$VL_TMP/before"
 # kind:counter:source address (198.19.0.99 lies outside the allowed subnet)
 KINDS="magic:malformed_magic trunc:malformed_truncated ipv4trunc:malformed_truncated

@@ -63,16 +63,16 @@ vl_require_caps() {
     done
     local probe="${VL_NS_PREFIX}-probe-$$"
     ip netns add "$probe" 2>/dev/null || vl_skip "cannot create network namespaces"
-    ip netns del "$probe"
+    ip netns del "$probe" 2>/dev/null || true
 }
 
 vl_init() {
     vl_require_caps
-    VL_TAG=$(printf '%04x' $(((RANDOM << 1 ^ $$) & 0xffff)))
+    vl_pick_tag
     VL_TMP=$(mktemp -d "/tmp/${VL_NS_PREFIX}-${VL_TAG}.XXXXXX") || vl_die "mktemp failed"
     echo "$$" >"$VL_TMP/owner"
-    vl_reap_stale
     trap vl_cleanup EXIT
+    vl_reap_stale
     trap 'exit 130' INT
     trap 'exit 143' TERM
 }
@@ -257,19 +257,48 @@ vl_stop_all() {
     done
 }
 
+# vl_pick_tag: a random 4-hex-digit run tag that no other run of this prefix uses (no temp
+# directory, no namespace): names are per tag, so a shared tag would collide.
+vl_pick_tag() {
+    local try used
+    used=$(ip netns list 2>/dev/null | awk '{print $1}')
+    for ((try = 0; try < 64; try++)); do
+        VL_TAG=$(printf '%04x' $(((RANDOM << 1 ^ $$ ^ try) & 0xffff)))
+        compgen -G "/tmp/${VL_NS_PREFIX}-${VL_TAG}.*" >/dev/null && continue
+        grep -q "^${VL_NS_PREFIX}-${VL_TAG}-" <<<"$used" && continue
+        return 0
+    done
+    vl_die "no free run tag for prefix $VL_NS_PREFIX (stale /tmp/${VL_NS_PREFIX}-* dirs?)"
+}
+
+# vl_tag_live TAG: true if a run that owns TAG (any /tmp/PREFIX-TAG.*/owner) is alive.
+vl_tag_live() {
+    local f owner
+    for f in /tmp/"${VL_NS_PREFIX}-$1".*/owner; do
+        owner=$(head -n 1 "$f" 2>/dev/null) || continue
+        [[ "$owner" =~ ^[0-9]+$ ]] && kill -0 "$owner" 2>/dev/null && return 0
+    done
+    return 1
+}
+
 # vl_reap_stale: deletes namespaces of this prefix left by runs that died before their
 # teardown (killed by a runner's timeout). A run's tag is live while its owner shell is.
+# Never fails: a namespace that a concurrent run's teardown removed after the listing
+# cannot be deleted again, which is fine (a non-zero return here once made set -e callers
+# exit at startup without a word).
 vl_reap_stale() {
-    local ns tag owner
+    local ns tag
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
         case "$ns" in "${VL_NS_PREFIX}"-????-*) ;; *) continue ;; esac
         tag=${ns#"${VL_NS_PREFIX}"-}
         tag=${tag%%-*}
-        owner=$(cat /tmp/"${VL_NS_PREFIX}-${tag}".*/owner 2>/dev/null | head -n 1) || owner=
-        if [ -z "$owner" ] || ! kill -0 "$owner" 2>/dev/null; then
-            ip netns del "$ns" 2>/dev/null && vl_log "removed stale namespace $ns"
+        [ "$tag" = "$VL_TAG" ] && continue
+        vl_tag_live "$tag" && continue
+        if ip netns del "$ns" 2>/dev/null; then
+            vl_log "removed stale namespace $ns"
         fi
     done
+    return 0
 }
 
 vl_cleanup() {
