@@ -97,8 +97,14 @@ enum idle_action idle_after(struct idle *s, uint32_t work)
     }
     r -= c->spin_rounds;
     if (s->fds_n != 0 && s->spell_wakes < IDLE_WAKES_MAX) {
-        /* Readiness of the wait descriptors wakes the loop: pausing or yielding first would
-         * only burn a core the other processes need (shared machines). */
+        /* Readiness of the wait descriptors wakes the loop, so no pause rounds: they would
+         * only burn a core the other processes need (shared machines). The yield rounds
+         * stay: under a steady stream the next frame usually arrives while other processes
+         * run, and is then taken without a sleep and wake-up. */
+        if (r < c->yield_rounds) {
+            (void)sched_yield();
+            return IDLE_ACT_YIELD;
+        }
         idle_sleep(s);
         return IDLE_ACT_SLEEP;
     }

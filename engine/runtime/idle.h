@@ -57,8 +57,8 @@ ORDO_API enum idle_action idle_after(struct idle *s, uint32_t work);
 
 /* Adds fd to the descriptors whose readiness (POLLIN) ends a back-off sleep early, so the loop
  * wakes when a frame or a log completion arrives instead of at the end of its sleep. With
- * descriptors the back-off sleeps (ppoll) right after its spin rounds, skipping the pause and
- * yield rounds, until IDLE_WAKES_MAX early wake-ups in one idle spell brought no work; without
+ * descriptors the back-off skips its pause rounds and sleeps (ppoll) after its spin and yield
+ * rounds, until IDLE_WAKES_MAX early wake-ups in one idle spell brought no work; without
  * descriptors a sleep is a plain nanosleep. Start-up only, from the loop's owner. Returns 0,
  * -EINVAL (fd < 0) or -ENOSPC (IDLE_WAIT_FDS_MAX already added). */
 ORDO_API int idle_wait_fd_add(struct idle *s, int fd);

@@ -150,13 +150,15 @@ Test(idle, ready_descriptor_ends_the_sleep_early)
     struct idle s;
     struct idle_conf c = {.mode = IDLE_BACKOFF,
                           .spin_rounds = 1,
+                          .yield_rounds = 1,
                           .sleep_ns_min = 500000000,
                           .sleep_ns_max = 500000000};
     cr_assert_eq(idle_init(&s, &c), 0);
     cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
     cr_assert_eq(idle_after(&s, 0), IDLE_ACT_NONE);
+    /* With descriptors the back-off skips its pause rounds: spin, yield, then sleep. */
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_YIELD);
     uint64_t t0 = now_ns();
-    /* With descriptors the back-off sleeps right after its spin rounds. */
     cr_assert_eq(idle_after(&s, 0), IDLE_ACT_SLEEP);
     uint64_t dt = now_ns() - t0;
     cr_assert_eq(s.wakeups, 1);
@@ -171,11 +173,15 @@ Test(idle, quiet_descriptor_sleeps_the_whole_time)
     int p[2];
     ready_pipe(p, 0);
     struct idle s;
-    struct idle_conf c = {
-        .mode = IDLE_BACKOFF, .spin_rounds = 1, .sleep_ns_min = 20000000, .sleep_ns_max = 20000000};
+    struct idle_conf c = {.mode = IDLE_BACKOFF,
+                          .spin_rounds = 1,
+                          .yield_rounds = 1,
+                          .sleep_ns_min = 20000000,
+                          .sleep_ns_max = 20000000};
     cr_assert_eq(idle_init(&s, &c), 0);
     cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
     (void)idle_after(&s, 0);
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_YIELD);
     uint64_t t0 = now_ns();
     cr_assert_eq(idle_after(&s, 0), IDLE_ACT_SLEEP);
     cr_assert_geq(now_ns() - t0, 19000000ull);
@@ -203,9 +209,32 @@ Test(idle, descriptor_ready_without_work_stops_waking_the_loop)
     /* Stays ready but brings no work: after IDLE_WAKES_MAX the sleeps are plain again. */
     cr_assert_eq(s.wakeups, IDLE_WAKES_MAX);
     cr_assert_eq(idle_after(&s, 1), IDLE_ACT_NONE);
-    (void)idle_after(&s, 0);
-    (void)idle_after(&s, 0);
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_NONE);
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_YIELD);
+    cr_assert_eq(idle_after(&s, 0), IDLE_ACT_SLEEP);
     cr_assert_eq(s.wakeups, IDLE_WAKES_MAX + 1, "work starts a new spell that may wake again");
+    close(p[0]);
+    close(p[1]);
+}
+
+Test(idle, descriptors_skip_the_pause_rounds_but_not_the_yields)
+{
+    int p[2];
+    ready_pipe(p, 0);
+    struct idle s;
+    struct idle_conf c = {.mode = IDLE_BACKOFF,
+                          .spin_rounds = 2,
+                          .pause_rounds = 5,
+                          .yield_rounds = 3,
+                          .sleep_ns_min = 1000,
+                          .sleep_ns_max = 1000};
+    cr_assert_eq(idle_init(&s, &c), 0);
+    cr_assert_eq(idle_wait_fd_add(&s, p[0]), 0);
+    enum idle_action want[] = {IDLE_ACT_NONE,  IDLE_ACT_NONE,  IDLE_ACT_YIELD, IDLE_ACT_YIELD,
+                               IDLE_ACT_YIELD, IDLE_ACT_SLEEP, IDLE_ACT_SLEEP};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        cr_assert_eq(idle_after(&s, 0), want[i], "round %zu", i);
+    }
     close(p[0]);
     close(p[1]);
 }
