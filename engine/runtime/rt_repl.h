@@ -7,6 +7,7 @@
 #define ORDO_ENGINE_RUNTIME_RT_REPL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "drivers/disk/disk.h"
 #include "engine/api.h"
@@ -15,6 +16,18 @@
 #include "engine/runtime/rt_batch.h"
 #include "engine/runtime/rt_member.h"
 #include "engine/runtime/rt_pipe.h"
+
+/* The batch command for a client request the RX stage parsed: its reply address, key flag,
+ * multi flag and request (the sequencer, apart or on the core's lcore, batches these). */
+static inline void rt_repl_cmd_of(struct rt_batch_cmd *c, const struct rt_meta *meta)
+{
+    memcpy(c->dst_mac, meta->reply_addr.dst_mac, 6);
+    c->dst_ip = meta->reply_addr.dst_ip;
+    c->dst_port = meta->reply_addr.dst_port;
+    c->has_key = meta->has_key;
+    c->multi = meta->multi;
+    c->req = meta->req;
+}
 
 #define RT_READS_MAX 1024u /* ReadIndex requests parked at once */
 /* A partial batch waits for the log's write in flight at most this many batch_time_us. */

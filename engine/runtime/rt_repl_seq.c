@@ -75,12 +75,7 @@ static bool rt_repl_seq_add(struct rt_repl *rp, struct rte_mbuf *m)
 {
     const struct rt_meta *meta = rte_mbuf_to_priv(m);
     struct rt_batch_cmd c;
-    memcpy(c.dst_mac, meta->reply_addr.dst_mac, 6);
-    c.dst_ip = meta->reply_addr.dst_ip;
-    c.dst_port = meta->reply_addr.dst_port;
-    c.has_key = meta->has_key;
-    c.multi = meta->multi;
-    c.req = meta->req;
+    rt_repl_cmd_of(&c, meta);
     if (RT_BATCH_HDR_LEN + rt_batch_cmd_len(&c) > rp->batch_cap) {
         return false; /* the core answers TOO_LARGE */
     }

@@ -637,12 +637,7 @@ static void rt_repl_batch_add(struct rt_repl *rp, struct rte_mbuf *m)
 {
     struct rt_meta *meta = rt_repl_meta(m);
     struct rt_batch_cmd c;
-    memcpy(c.dst_mac, meta->reply_addr.dst_mac, 6);
-    c.dst_ip = meta->reply_addr.dst_ip;
-    c.dst_port = meta->reply_addr.dst_port;
-    c.has_key = meta->has_key;
-    c.multi = meta->multi;
-    c.req = meta->req;
+    rt_repl_cmd_of(&c, meta);
     if (RT_BATCH_HDR_LEN + rt_batch_cmd_len(&c) > rp->batch_cap) {
         struct msg_client_reply reply = {.client_id = c.req.client_id,
                                          .request_no = c.req.request_no,
